@@ -1,0 +1,589 @@
+"""``Chip``: C clusters of the MRAM neuromorphic chip, held as one vectorised state.
+
+Everything a fabricated instance fixes at manufacture (cell resistances, mirror ratios,
+capacitors, leak currents, amplifier offsets) is drawn once from ``seed``; what the MRAM
+holds (the programmed image) is separate and survives :meth:`Chip.power_cycle`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import validate as _v
+from ..types import AxonFrames, FireEvents
+from . import kernels
+from .config import CODE_MAX, K_AXONS, N_BITS, N_DENDS, ChipConfig
+from .mram import (
+    CellResistances,
+    bits_to_codes,
+    codes_to_bits,
+    mirrors,
+    sample_resistances,
+    weighted_current,
+)
+from .offsets import sample_offsets
+
+IMAGE_MAGIC = "bioloop-chip-image"
+IMAGE_VERSION = 1
+N_READ_REFS = 18  #: read-reference pairs per cluster (paper: 18 x 2 cells)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Output of :meth:`Chip.run`.
+
+    Attributes
+    ----------
+    fires : numpy.ndarray
+        bool (T, C, N): FIRE of each neuron in each cycle.
+    v : numpy.ndarray or None
+        float (T, C, N): V_INTEG at each cycle's comparison, volts (held voltage in cycles
+        without input); only with ``record=True``.
+    t0 : int
+        Absolute GCLK cycle of the first row.
+    ignored_refractory : int
+        Neuron-cycles whose input was ignored in absolute refractory.
+    """
+
+    fires: np.ndarray
+    v: np.ndarray | None
+    t0: int
+    ignored_refractory: int
+
+    def fire_events(self, gclk_hz: float) -> FireEvents:
+        return FireEvents.from_dense(self.fires, gclk_hz, self.t0)
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """Output of :meth:`Chip.run_events`: FIRE events and what the chip did not use."""
+
+    fires: FireEvents
+    axon_pulses: int  #: distinct (cycle, cluster, axon) pulses that reached the chip
+    merged: int  #: repeated events of one axon in one cycle, merged into one pulse
+    ignored_refractory: int
+    t_end: int
+
+
+@dataclass(frozen=True)
+class ProgramReport:
+    """What programming with write-verify did."""
+
+    cells: int
+    write_failures: int  #: cells that did not switch on the first write
+    retries: int  #: re-writes issued by write-verify
+    residual_errors: int  #: cells still in the wrong state afterwards
+    verify_mismatches: int  #: cells that the last verify read still senses as wrong
+
+
+@dataclass(frozen=True)
+class MemoryRead:
+    """Cell states sensed in memory-read mode, and the bit error rate against the truth."""
+
+    weights: np.ndarray
+    psp_ref: np.ndarray
+    threshold_gen: np.ndarray
+    threshold_ref: np.ndarray
+    bit_errors: int
+    cells: int
+
+    @property
+    def bit_error_rate(self) -> float:
+        return self.bit_errors / self.cells
+
+
+class Chip:
+    """A model of the MRAM-based neuromorphic chip with ``n_clusters`` local clusters.
+
+    Parameters
+    ----------
+    config : ChipConfig, optional
+        Parameters; defaults from ``chip-model.md``.
+    n_clusters : int
+        Number of independent clusters C (16 AXON x 16 DEND each).
+    seed : int, optional
+        Seeds the device variation of this instance (and its write errors).
+    mismatch : bool
+        False gives the ideal chip: no device variation, no offsets.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a config of the wrong type, or n_clusters / seed out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bioloop.chip import Chip
+    >>> chip = Chip(mismatch=False)
+    >>> w = np.zeros((16, 16), int); w[0, 0] = 7          # s = 7 - 2 = 5 = theta
+    >>> _ = chip.program(w, psp_ref=np.full(16, 2), threshold_gen=7, threshold_ref=2)
+    >>> axons = np.zeros((3, 16), bool); axons[0, 0] = True
+    >>> chip.run(axons).fires[:, 0, 0].tolist()
+    [True, False, False]
+    """
+
+    def __init__(self, config: ChipConfig | None = None, *, n_clusters: int = 1,
+                 seed: int | None = None, mismatch: bool = True):
+        if config is None:
+            config = ChipConfig()
+        if not isinstance(config, ChipConfig):
+            raise TypeError(f"config must be a ChipConfig, got {type(config).__name__}")
+        self.config = config
+        self.n_clusters = _v.integer("n_clusters", n_clusters, lo=1, hi=65_536)
+        if seed is not None:
+            seed = _v.integer("seed", seed, lo=0)
+        if not isinstance(mismatch, bool):
+            raise TypeError(f"mismatch must be True or False, got {mismatch!r}")
+        self.seed = seed
+        self.mismatch = mismatch
+        ss = np.random.SeedSequence(seed)
+        dev_seq, write_seq, read_seq = ss.spawn(3)
+        self._write_rng = np.random.default_rng(write_seq)
+        self._read_rng = np.random.default_rng(read_seq)
+        self._sample_devices(np.random.default_rng(dev_seq) if mismatch else None)
+        C = self.n_clusters
+        # the MRAM image: every cell AP (code 0) until programmed
+        self._syn_bits = np.zeros((C, K_AXONS, N_DENDS, N_BITS), bool)
+        self._psp_bits = np.zeros((C, K_AXONS, N_BITS), bool)
+        self._thg_bits = np.zeros((C, N_BITS), bool)
+        self._thr_bits = np.zeros((C, N_BITS), bool)
+        self._programmed = False
+        self._G = None
+        self.reset()
+
+    # ---- manufacture --------------------------------------------------------------------
+    def _sample_devices(self, rng):
+        cfg, C = self.config, self.n_clusters
+        if rng is None:
+            die_p = die_ap = np.ones(C)
+        else:
+            die_p = rng.lognormal(0.0, cfg.sigma_r, C)
+            die_ap = rng.lognormal(0.0, cfg.sigma_r, C)
+        self._r_syn = sample_resistances(cfg, (C, K_AXONS, N_DENDS, N_BITS), die_p, die_ap, rng)
+        self._r_psp = sample_resistances(cfg, (C, K_AXONS, N_BITS), die_p, die_ap, rng)
+        self._r_thg = sample_resistances(cfg, (C, N_BITS), die_p, die_ap, rng)
+        self._r_thr = sample_resistances(cfg, (C, N_BITS), die_p, die_ap, rng)
+        self._r_read = sample_resistances(cfg, (C, N_READ_REFS, 2), die_p, die_ap, rng)
+        sm = cfg.sigma_mirror
+        self._m_col = mirrors((C, N_DENDS), sm, rng)  # synapse column mirrors
+        self._m_ref = mirrors((C, N_DENDS), sm, rng)  # PSP-reference copy into each column
+        self._m_thg = mirrors((C,), sm, rng)
+        self._m_thr = mirrors((C,), sm, rng)
+
+        def spread(shape, sigma):
+            return np.ones(shape) if rng is None else 1.0 + rng.normal(0.0, sigma, shape)
+
+        self._c_int = cfg.c_int * spread((C, N_DENDS), cfg.sigma_cap)
+        self._c_twg = cfg.c_twg * spread((C,), cfg.sigma_cap)
+        self._i_leak = cfg.i_leak * spread((C, N_DENDS), cfg.sigma_i_leak)
+        if rng is None:
+            self._off_comp = np.zeros((C, N_DENDS))
+            self._off_twg = np.zeros(C)
+            self._off_buf = np.zeros((C, 3))
+        else:
+            az, tk = cfg.auto_zero, cfg.temperature_k
+            self._off_comp = sample_offsets(cfg.comparator_offset, (C, N_DENDS), rng, auto_zero=az, temperature_k=tk)
+            self._off_twg = sample_offsets(cfg.comparator_offset, C, rng, auto_zero=az, temperature_k=tk)
+            self._off_buf = sample_offsets(cfg.buffer_offset, (C, 3), rng, auto_zero=az, temperature_k=tk)
+        self._vth = cfg.v_th + self._off_comp
+        self._v_rest = cfg.v_rest + self._off_buf[:, 0]
+        self._v_rfr = cfg.v_rfr + self._off_buf[:, 1]
+        self._v_lat = cfg.v_lat + self._off_buf[:, 2]
+        self._leak_step = self._i_leak * cfg.t_swleak / self._c_int
+
+    # ---- the programmed image -------------------------------------------------------------
+    def program(self, weights, psp_ref, threshold_gen, threshold_ref) -> ProgramReport:
+        """Write synaptic weights, PSP references and the threshold into the MRAM cells.
+
+        Parameters
+        ----------
+        weights : array_like of int, (K, N) or (C, K, N)
+            3-bit synapse codes 0..7; a (K, N) array is written to every cluster.
+        psp_ref : array_like of int, (K,) or (C, K)
+            PSP-reference code of each AXON row; the signed weight is ``s = w - r``.
+        threshold_gen, threshold_ref : int or array_like of int, scalar or (C,)
+            Threshold codes; ``theta = threshold_gen - threshold_ref`` must be >= 1.
+
+        Returns
+        -------
+        ProgramReport
+
+        Raises
+        ------
+        TypeError
+            Codes that are not integers.
+        ValueError
+            Codes outside 0..7, wrong shapes, or theta < 1.
+        """
+        C, K, N = self.n_clusters, K_AXONS, N_DENDS
+        w = _v.code_array("weights", weights, shape_options=((K, N), (C, K, N)))
+        r = _v.code_array("psp_ref", psp_ref, shape_options=((K,), (C, K)))
+        tg = _v.code_array("threshold_gen", threshold_gen, shape_options=((), (C,)))
+        tr = _v.code_array("threshold_ref", threshold_ref, shape_options=((), (C,)))
+        w = np.broadcast_to(w, (C, K, N))
+        r = np.broadcast_to(r, (C, K))
+        tg = np.broadcast_to(tg, (C,))
+        tr = np.broadcast_to(tr, (C,))
+        theta = tg.astype(int) - tr.astype(int)
+        if theta.min() < 1:
+            c = int(np.argmin(theta))
+            raise ValueError(
+                f"threshold theta = threshold_gen - threshold_ref = {int(tg[c])} - {int(tr[c])} = "
+                f"{int(theta[c])} (cluster {c}); theta must be in 1..{CODE_MAX}"
+            )
+        targets = [codes_to_bits(w), codes_to_bits(r), codes_to_bits(tg), codes_to_bits(tr)]
+        report = self._write_cells(targets)
+        self._programmed = True
+        self._derive()
+        return report
+
+    def _cell_arrays(self):
+        return [self._syn_bits, self._psp_bits, self._thg_bits, self._thr_bits]
+
+    def _write_cells(self, targets) -> ProgramReport:
+        cfg = self.config
+        arrays = self._cell_arrays()
+        n_cells = sum(t.size for t in targets)
+        p = cfg.write_error_rate
+        failures = retries = 0
+        for arr, tgt in zip(arrays, targets, strict=True):
+            ok = self._write_rng.random(tgt.shape) >= p if p > 0 else np.ones(tgt.shape, bool)
+            failures += int((~ok).sum())
+            arr[ok] = tgt[ok]
+        mismatches = 0
+        if cfg.write_verify:
+            for _ in range(cfg.write_max_retries + 1):
+                sensed = self._sense_all()
+                wrong = [s != t for s, t in zip(sensed, targets, strict=True)]
+                mismatches = sum(int(x.sum()) for x in wrong)
+                if mismatches == 0 or _ == cfg.write_max_retries:
+                    break
+                for arr, tgt, bad in zip(arrays, targets, wrong, strict=True):
+                    retries += int(bad.sum())
+                    ok = bad & (self._write_rng.random(tgt.shape) >= p)
+                    arr[ok] = tgt[ok]
+        residual = sum(int((a != t).sum()) for a, t in zip(arrays, targets, strict=True))
+        return ProgramReport(n_cells, failures, retries, residual, mismatches)
+
+    def _sense_all(self):
+        """Memory-read mode: each cell's current against its P||AP read-reference midpoint."""
+        cols = np.arange(N_DENDS)
+        # synapse cells of column n are sensed against read reference n
+        i_mid = self._read_midpoints()
+        vr = self.config.v_read
+        noise = self._noise
+        syn = self._r_syn.current(self._syn_bits, vr) + noise(self._syn_bits.shape) > i_mid[:, None, cols, None]
+        psp = self._r_psp.current(self._psp_bits, vr) + noise(self._psp_bits.shape) > i_mid[:, 16, None, None]
+        thg = self._r_thg.current(self._thg_bits, vr) + noise(self._thg_bits.shape) > i_mid[:, 17, None]
+        thr = self._r_thr.current(self._thr_bits, vr) + noise(self._thr_bits.shape) > i_mid[:, 17, None]
+        return [syn, psp, thg, thr]
+
+    def _read_midpoints(self) -> np.ndarray:
+        vr, rr = self.config.v_read, self._r_read
+        return 0.5 * (vr / rr.r_p[:, :, 0] + vr / rr.r_ap[:, :, 1])
+
+    def _noise(self, shape):
+        if not self.mismatch or self.config.sense_offset_sigma == 0:
+            return 0.0
+        return self._read_rng.normal(0.0, self.config.sense_offset_sigma, shape)
+
+    def memory_read(self) -> MemoryRead:
+        """Read every cell in memory-read mode (Fig. 4B) and count bit errors against the truth."""
+        sensed = self._sense_all()
+        truth = self._cell_arrays()
+        errors = sum(int((s != t).sum()) for s, t in zip(sensed, truth, strict=True))
+        cells = sum(t.size for t in truth)
+        syn, psp, thg, thr = (bits_to_codes(s) for s in sensed)
+        return MemoryRead(syn, psp, thg, thr, errors, cells)
+
+    # ---- what the image and the devices give ----------------------------------------------
+    def _derive(self):
+        cfg, vr = self.config, self.config.v_read
+        i_col = weighted_current(self._r_syn.current(self._syn_bits, vr), self._m_col[:, None, :, :])
+        i_ref_row = self._r_psp.current(self._psp_bits, vr)  # (C, K, 3)
+        i_ref = (i_ref_row[:, :, None, :] * self._m_ref[:, None, :, :]).sum(-1)  # (C, K, N)
+        self._i_syn = i_col - i_ref
+        i_th = (weighted_current(self._r_thg.current(self._thg_bits, vr), self._m_thg)
+                - weighted_current(self._r_thr.current(self._thr_bits, vr), self._m_thr))
+        if np.any(i_th <= 0):
+            c = int(np.argmin(i_th))
+            raise ValueError(f"threshold current of cluster {c} is {i_th[c]:.3g} A; the programmed "
+                             "threshold (gen - ref) must give a positive current")
+        self._i_th = i_th
+        self._t_integ = self._c_twg * (cfg.v_th + self._off_twg - cfg.v_cm_twg) / (i_th * cfg.current_scale)
+        # V_INTEG step of each (row, column) when that row is active
+        self._G = self._i_syn * cfg.current_scale * self._t_integ[:, None, None] / self._c_int[:, None, :]
+
+    def _require_programmed(self):
+        if not self._programmed:
+            raise ValueError("the chip holds no program yet: call Chip.program(weights, psp_ref, "
+                             "threshold_gen, threshold_ref) or Chip.load_image(path) first")
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Synapse codes (C, K, N) as the cells hold them."""
+        return bits_to_codes(self._syn_bits)
+
+    @property
+    def psp_ref(self) -> np.ndarray:
+        return bits_to_codes(self._psp_bits)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Threshold in units of alpha, per cluster (gen - ref codes)."""
+        return bits_to_codes(self._thg_bits).astype(int) - bits_to_codes(self._thr_bits).astype(int)
+
+    @property
+    def signed_weights(self) -> np.ndarray:
+        """s = w - r, (C, K, N)."""
+        return self.weights.astype(int) - self.psp_ref.astype(int)[:, :, None]
+
+    def t_integ(self) -> np.ndarray:
+        """Integration window of each cluster in seconds, as this instance has it."""
+        self._require_programmed()
+        return self._t_integ.copy()
+
+    def synaptic_currents(self) -> np.ndarray:
+        """Net synaptic current I_COLUMN - I_PSP_REF of each (cluster, row, column), amperes."""
+        self._require_programmed()
+        return self._i_syn.copy()
+
+    def psp_step(self) -> np.ndarray:
+        """V_INTEG change (volts) that each (cluster, row, column) adds when its row is active."""
+        self._require_programmed()
+        return self._G.copy()
+
+    @property
+    def levels(self) -> dict:
+        """Effective baseline levels and thresholds (volts), offsets included."""
+        return {"v_th": self._vth.copy(), "v_rest": self._v_rest.copy(), "v_rfr": self._v_rfr.copy(),
+                "v_lat": self._v_lat.copy(), "leak_step": self._leak_step.copy()}
+
+    # ---- membrane state -----------------------------------------------------------------
+    def reset(self) -> None:
+        """Clear the membrane state (every neuron at V_REST, none refractory, cycle 0)."""
+        C = self.n_clusters
+        self._v = np.repeat(self._v_rest[:, None], N_DENDS, axis=1).astype(np.float64)
+        self._pend = np.zeros((C, N_DENDS), np.int64)
+        self._refr = np.zeros((C, N_DENDS), np.int64)
+        self._last = np.zeros(C, np.int64)
+        self.cycle = 0
+
+    def power_cycle(self) -> None:
+        """Switch off and on: membrane state is lost, the MRAM image is kept and re-read."""
+        self.reset()
+        if self._programmed:
+            self._derive()
+
+    @property
+    def v(self) -> np.ndarray:
+        """Voltage each neuron holds now (C, N), pending leak applied."""
+        return kernels.effective_v(self._v, self._pend, self._leak_step, self._v_rest)
+
+    @property
+    def refractory(self) -> np.ndarray:
+        """Absolute refractory cycles left (C, N)."""
+        return self._refr.copy()
+
+    def _kernel_args(self):
+        cfg = self.config
+        lateral = np.asarray(cfg.lateral_neighbours, np.int64)
+        return (self._vth, self._leak_step, self._v_rest, self._v_rfr, self._v_lat, float(cfg.v_dd),
+                int(cfg.n_abs), lateral)
+
+    # ---- running ------------------------------------------------------------------------
+    def run(self, axons, *, record: bool = False) -> RunResult:
+        """Run one GCLK cycle per row of ``axons`` (dense path).
+
+        Parameters
+        ----------
+        axons : array_like of bool, (T, K) or (T, C, K)
+            AXON inputs, one row per GCLK cycle; (T, K) drives every cluster alike.
+        record : bool
+            Also return V_INTEG per cycle (memory: T x C x 16 floats).
+
+        Returns
+        -------
+        RunResult
+
+        Raises
+        ------
+        TypeError
+            Non-boolean input.
+        ValueError
+            Wrong shape, or the chip is not programmed.
+        """
+        self._require_programmed()
+        a = _v.bool_array("axons", axons, ndim_options=(2, 3))
+        C = self.n_clusters
+        if a.ndim == 2:
+            if a.shape[1] != K_AXONS:
+                raise ValueError(f"axons has shape {a.shape}; expected (T, {K_AXONS}) or (T, {C}, {K_AXONS})")
+            a = np.broadcast_to(a[:, None, :], (a.shape[0], C, K_AXONS))
+        elif a.shape[1:] != (C, K_AXONS):
+            raise ValueError(f"axons has shape {a.shape}; expected (T, {K_AXONS}) or (T, {C}, {K_AXONS})")
+        a = np.ascontiguousarray(a)
+        T = a.shape[0]
+        self._sync_all()
+        fires = np.zeros((T, C, N_DENDS), bool)
+        v_rec = np.zeros((T, C, N_DENDS) if record else (1, 1, 1))
+        ignored = np.zeros(1, np.int64)
+        vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
+        kernels.run_dense(a, self._G, self._v, self._pend, self._refr, vth, step, rest, rfr, lat, vdd,
+                          nabs, lateral, self.config.leak_mode == "every_cycle", record, fires, v_rec,
+                          ignored)
+        t0 = self.cycle
+        self.cycle += T
+        self._last[:] = self.cycle
+        return RunResult(fires, v_rec if record else None, t0, int(ignored[0]))
+
+    def _sync_all(self):
+        """Bring every cluster's counters up to ``self.cycle`` (after event runs)."""
+        lag = self.cycle - self._last
+        if np.any(lag):
+            for c in np.nonzero(lag)[0]:
+                kernels._idle(int(c), int(lag[c]), self._v, self._pend, self._refr,
+                              self.config.leak_mode == "every_cycle")
+            self._last[:] = self.cycle
+
+    def run_events(self, frames, *, until: int | None = None) -> EventResult:
+        """Event-driven path: sparse AXON events in, FIRE events out.
+
+        Parameters
+        ----------
+        frames : AxonFrames
+            Events with absolute cycles, none before ``self.cycle``.
+        until : int, optional
+            Absolute cycle to run up to (exclusive); default one past the last event.
+
+        Returns
+        -------
+        EventResult
+            Gives exactly the spikes :meth:`run` gives on the same input.
+        """
+        self._require_programmed()
+        if not isinstance(frames, AxonFrames):
+            raise TypeError(f"frames must be AxonFrames, got {type(frames).__name__}")
+        if abs(frames.gclk_hz - self.config.gclk_hz) > 1e-9 * self.config.gclk_hz:
+            raise ValueError(f"frames are aligned to gclk_hz = {frames.gclk_hz:g} but the chip runs at "
+                             f"gclk_hz = {self.config.gclk_hz:g}")
+        cyc, clu, ax = frames.cycles, frames.cluster, frames.axon
+        if cyc.size:
+            if cyc[0] < self.cycle:
+                raise ValueError(f"event at cycle {int(cyc[0])} is before the chip's current cycle "
+                                 f"{self.cycle}")
+            if clu.max() >= self.n_clusters:
+                raise ValueError(f"event for cluster {int(clu.max())}; this chip has clusters "
+                                 f"0..{self.n_clusters - 1}")
+            if ax.max() >= K_AXONS:
+                raise ValueError(f"event for axon {int(ax.max())}; axons are 0..{K_AXONS - 1}")
+        t_end = int(cyc[-1]) + 1 if cyc.size else self.cycle
+        if until is not None:
+            until = _v.integer("until", until, lo=self.cycle)
+            if until < t_end:
+                raise ValueError(f"until = {until} is before the last event's cycle {t_end - 1}")
+            t_end = until
+        # unique (cycle, cluster, axon), sorted; repeats are merged into one pulse
+        key = (cyc * self.n_clusters + clu) * K_AXONS + ax
+        if key.size > 1 and np.any(key[1:] <= key[:-1]):
+            key = np.sort(key, kind="stable")
+            ukey = key[np.r_[True, key[1:] != key[:-1]]]
+        else:
+            ukey = key
+        merged = int(key.size - ukey.size)
+        ax_u = ukey % K_AXONS
+        grp_key = ukey // K_AXONS
+        starts = np.flatnonzero(np.r_[True, grp_key[1:] != grp_key[:-1]])
+        grp = grp_key[starts]
+        grp_cycle = grp // self.n_clusters
+        grp_cluster = grp % self.n_clusters
+        grp_start = np.r_[starts, ukey.size].astype(np.int64)
+        fire_mask = np.zeros(grp.size, np.uint32)
+        ignored = np.zeros(1, np.int64)
+        vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
+        kernels.run_events(grp_cycle, grp_cluster, grp_start, ax_u, t_end, self._G, self._v, self._pend,
+                           self._refr, self._last, vth, step, rest, rfr, lat, vdd, nabs, lateral,
+                           self.config.leak_mode == "every_cycle", fire_mask, ignored)
+        self.cycle = t_end
+        bits = ((fire_mask[:, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
+        gi, dn = np.nonzero(bits)
+        fires = FireEvents(grp_cycle[gi], grp_cluster[gi], dn, self.config.gclk_hz)
+        return EventResult(fires, int(ukey.size), merged, int(ignored[0]), t_end)
+
+    # ---- non-volatile image -------------------------------------------------------------
+    def save_image(self, path) -> None:
+        """Write the MRAM image (cell states) to ``path`` as ``.npz`` without pickle."""
+        self._require_programmed()
+        arrays = {
+            "syn_bits": self._syn_bits.astype(np.uint8),
+            "psp_bits": self._psp_bits.astype(np.uint8),
+            "thg_bits": self._thg_bits.astype(np.uint8),
+            "thr_bits": self._thr_bits.astype(np.uint8),
+        }
+        digest = _digest(arrays)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, magic=np.array(IMAGE_MAGIC), version=np.array(IMAGE_VERSION),
+                     n_clusters=np.array(self.n_clusters), sha256=np.array(digest), **arrays)
+        tmp.replace(path)
+
+    def load_image(self, path) -> None:
+        """Load an image written by :meth:`save_image` into this chip's cells.
+
+        Raises
+        ------
+        ValueError
+            Missing, damaged or foreign file, or an image for another number of clusters.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise ValueError(f"chip image {str(path)!r} does not exist") from None
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise ValueError(f"chip image {str(path)!r} is damaged or not a chip image ({exc})") from None
+        if "magic" not in data or str(data["magic"]) != IMAGE_MAGIC:
+            raise ValueError(f"{str(path)!r} is not a bioloop chip image (no {IMAGE_MAGIC!r} marker)")
+        if int(data.get("version", -1)) != IMAGE_VERSION:
+            raise ValueError(f"chip image {str(path)!r} has format version {int(data.get('version', -1))}; "
+                             f"this bioloop reads version {IMAGE_VERSION}")
+        names = ("syn_bits", "psp_bits", "thg_bits", "thr_bits")
+        if any(n not in data for n in names) or "sha256" not in data:
+            raise ValueError(f"chip image {str(path)!r} is incomplete")
+        arrays = {n: data[n] for n in names}
+        if _digest(arrays) != str(data["sha256"]):
+            raise ValueError(f"chip image {str(path)!r} is damaged: checksum mismatch")
+        if int(data["n_clusters"]) != self.n_clusters:
+            raise ValueError(f"chip image {str(path)!r} holds {int(data['n_clusters'])} clusters; "
+                             f"this chip has {self.n_clusters}")
+        shapes = [a.shape for a in self._cell_arrays()]
+        if [arrays[n].shape for n in names] != shapes:
+            raise ValueError(f"chip image {str(path)!r} has cell arrays of unexpected shape")
+        self._syn_bits, self._psp_bits, self._thg_bits, self._thr_bits = (arrays[n].astype(bool) for n in names)
+        if np.any(self.theta < 1):
+            raise ValueError(f"chip image {str(path)!r} holds a threshold theta < 1")
+        self._programmed = True
+        self._derive()
+
+    def __repr__(self) -> str:
+        state = "programmed" if self._programmed else "blank"
+        return (f"Chip(n_clusters={self.n_clusters}, seed={self.seed}, mismatch={self.mismatch}, "
+                f"gclk_hz={self.config.gclk_hz:g}, {state}, cycle={self.cycle})")
+
+
+def _digest(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()

@@ -1,0 +1,113 @@
+"""The ``bioloop`` command: ``bioloop <verb> [options] [--json]``.
+
+Each verb lives in its own module exposing ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> dict`` (the summary); ``format_text(summary) -> str`` is optional. Bad input
+(TypeError / ValueError / a missing file) gives one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+import numpy as np
+
+VERBS = (
+    "bioloop.cli.chip_cmd",
+    "bioloop.cli.figures_cmd",
+)
+
+
+class UsageError(Exception):
+    """Raised by the parser instead of printing usage and exiting."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    parser = _Parser(prog="bioloop", description="Closed-loop bio-interface emulator "
+                     "around a model of an MRAM neuromorphic chip.")
+    from bioloop import __version__
+    parser.add_argument("--version", action="version", version=f"bioloop {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    modules = {}
+    for modname in VERBS:
+        mod = importlib.import_module(modname)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+        mod.add_arguments(p)
+        modules[mod.NAME] = mod
+    return parser, modules
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _default_text(summary: dict) -> str:
+    lines = []
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            lines.append(f"{k}:")
+            lines.extend(f"  {kk}: {vv}" for kk, vv in v.items())
+        else:
+            lines.append(f"{k}: {v}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verb = "bioloop"
+    try:
+        parser, modules = build_parser()
+        args = parser.parse_args(argv)
+        if args.verb is None:
+            parser.print_help(sys.stderr)
+            return 2
+        verb = f"bioloop {args.verb}"
+        mod = modules[args.verb]
+        summary = mod.run(args)
+    except UsageError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        msg = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
+            msg = f"{msg}: {exc.filename}"
+        print(f"{verb}: error: {msg}".replace("\n", " "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{verb}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line unless asked for more
+        if os.environ.get("BIOLOOP_DEBUG"):
+            raise
+        print(f"{verb}: internal error: {type(exc).__name__}: {exc} "
+              "(set BIOLOOP_DEBUG=1 for the traceback)".replace("\n", " "), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(_jsonable(summary)))
+    else:
+        fmt = getattr(mod, "format_text", _default_text)
+        print(fmt(summary))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from bioloop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""``bioloop chip info``: the configuration and what follows from it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bioloop.chip import Chip, ChipConfig
+from bioloop.chip.config import CODE_MAX
+
+NAME = "chip"
+HELP = "chip model: 'info' prints the config and what follows from it"
+
+
+def add_arguments(p):
+    p.add_argument("action", choices=["info"], help="what to do")
+    p.add_argument("--config", metavar="TOML", help="chip config file ([chip] table)")
+    p.add_argument("--gclk", type=float, metavar="HZ", help="GCLK frequency, 1000..50000 Hz")
+    p.add_argument("--seed", type=int, help="also describe one chip instance with this seed")
+    p.add_argument("--clusters", type=int, default=1, help="clusters of that instance")
+
+
+def load_config(args) -> ChipConfig:
+    cfg = ChipConfig.load(args.config) if getattr(args, "config", None) else ChipConfig()
+    if getattr(args, "gclk", None) is not None:
+        cfg = cfg.replace(gclk_hz=args.gclk)
+    return cfg
+
+
+def run(args) -> dict:
+    cfg = load_config(args)
+    thetas = range(1, CODE_MAX + 1)
+    out = {
+        "config": cfg.to_dict(),
+        "derived": {
+            "alpha_uA": cfg.alpha * 1e6,
+            "i_p_uA": cfg.i_p * 1e6,
+            "i_ap_uA": cfg.i_ap * 1e6,
+            "tmr_ratio": cfg.tmr_ratio,
+            "gclk_period_us": cfg.gclk_period * 1e6,
+            "t_integ_ns": {str(t): cfg.t_integ_nominal(t) * 1e9 for t in thetas},
+            "dv_per_unit_s_over_theta_mV": cfg.dv_per_unit * 1e3,
+            "leak_per_cycle_mV": cfg.leak_step * 1e3,
+            "recovery_cycles_from_v_rfr": cfg.recovery_cycles(cfg.v_rfr),
+            "recovery_cycles_from_v_lat": cfg.recovery_cycles(cfg.v_lat),
+            "absolute_refractory_s": cfg.n_abs * cfg.gclk_period,
+            "cycle_schedule_ns_theta1": cfg.cycle_time_needed(1) * 1e9,
+        },
+    }
+    if args.seed is not None:
+        chip = Chip(cfg, n_clusters=args.clusters, seed=args.seed)
+        w = np.zeros((16, 16), int)
+        chip.program(w, np.zeros(16, int), threshold_gen=7, threshold_ref=2)
+        lv = chip.levels
+        out["instance"] = {
+            "seed": args.seed,
+            "t_integ_ns_theta5": (chip.t_integ() * 1e9).tolist(),
+            "comparator_offset_mV_mean": float((lv["v_th"] - cfg.v_th).mean() * 1e3),
+            "comparator_offset_mV_sigma": float((lv["v_th"] - cfg.v_th).std() * 1e3),
+        }
+    return out
+
+
+def format_text(s: dict) -> str:
+    d = s["derived"]
+    lines = ["chip config:"]
+    lines += [f"  {k} = {v}" for k, v in s["config"].items() if not isinstance(v, dict)]
+    lines += [
+        "derived:",
+        f"  alpha = I_P - I_AP = {d['alpha_uA']:.4g} uA (I_P {d['i_p_uA']:.4g} uA, I_AP {d['i_ap_uA']:.4g} uA,"
+        f" TMR ratio {d['tmr_ratio']:.3g})",
+        f"  GCLK period = {d['gclk_period_us']:.4g} us",
+        "  T_integ per theta: " + ", ".join(f"{t}: {v:.1f} ns" for t, v in d["t_integ_ns"].items()),
+        f"  V_INTEG step per unit s/theta = {d['dv_per_unit_s_over_theta_mV']:.4g} mV",
+        f"  leak per cycle = {d['leak_per_cycle_mV']:.4g} mV",
+        f"  recovery from V_RFR = {d['recovery_cycles_from_v_rfr']} cycles, "
+        f"from V_LAT = {d['recovery_cycles_from_v_lat']} cycles",
+        f"  absolute refractory = {d['absolute_refractory_s'] * 1e3:.4g} ms",
+    ]
+    if "instance" in s:
+        i = s["instance"]
+        lines.append(f"instance seed {i['seed']}: T_integ(theta=5) = "
+                     + ", ".join(f"{t:.1f}" for t in i["t_integ_ns_theta5"]) + " ns")
+    return "\n".join(lines)
