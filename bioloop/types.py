@@ -219,3 +219,46 @@ class StimCommands:
     def charge_per_phase(self) -> np.ndarray:
         """|I| x phase width, coulombs."""
         return np.abs(self.amplitude) * self.phase_width
+
+
+@dataclass(frozen=True)
+class ChipProgram:
+    """What is written into the chip's MRAM: codes for every cluster, and lateral wiring.
+
+    ``weights`` (C, K, N), ``psp_ref`` (C, K), ``threshold_gen`` / ``threshold_ref`` (C,), all
+    3-bit codes; ``lateral_neighbours`` is the column-offset neighbourhood of lateral inhibition
+    (``()`` for none). ``name`` says where the program came from (a preset or a file).
+    """
+
+    weights: np.ndarray
+    psp_ref: np.ndarray
+    threshold_gen: np.ndarray
+    threshold_ref: np.ndarray
+    lateral_neighbours: tuple[int, ...] = (-1, 1)
+    name: str = "custom"
+
+    def __post_init__(self):
+        w = _v.code_array("weights", self.weights, shape_options=((None, 16, 16),))
+        C = w.shape[0]
+        r = _v.code_array("psp_ref", self.psp_ref, shape_options=((C, 16),))
+        tg = _v.code_array("threshold_gen", self.threshold_gen, shape_options=((C,),))
+        tr = _v.code_array("threshold_ref", self.threshold_ref, shape_options=((C,),))
+        theta = tg.astype(int) - tr.astype(int)
+        if theta.size and theta.min() < 1:
+            raise ValueError(f"threshold theta = gen - ref = {int(theta.min())}; must be in 1..7")
+        if not isinstance(self.lateral_neighbours, tuple):
+            raise TypeError(f"lateral_neighbours must be a tuple, got {self.lateral_neighbours!r}")
+        for name, val in (("weights", w), ("psp_ref", r), ("threshold_gen", tg), ("threshold_ref", tr)):
+            object.__setattr__(self, name, val)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.threshold_gen.astype(int) - self.threshold_ref.astype(int)
+
+    @property
+    def signed_weights(self) -> np.ndarray:
+        return self.weights.astype(int) - self.psp_ref.astype(int)[:, :, None]

@@ -1,0 +1,61 @@
+"""The chip model as a :class:`~bioloop.backends.Backend` (the worked example)."""
+
+from __future__ import annotations
+
+from ..chip import Chip
+from ..types import AxonFrames, ChipProgram
+from .base import Backend, BackendStep
+
+
+class ChipBackend(Backend):
+    """bioloop's model of the MRAM chip, event-driven.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bioloop.chip import ChipConfig
+    >>> from bioloop.types import AxonFrames, ChipProgram
+    >>> w = np.zeros((1, 16, 16), int); w[0, 3, 3] = 7
+    >>> prog = ChipProgram(w, np.full((1, 16), 2), np.array([7]), np.array([2]), ())
+    >>> be = ChipBackend(ChipConfig(), n_clusters=1, mismatch=False)
+    >>> be.program(prog)
+    >>> step = be.evolve(AxonFrames([5], [0], [3], 1e3), until=10)
+    >>> step.fires.cycles.tolist(), step.fires.dend.tolist()
+    ([5], [3])
+    """
+
+    name = "chip"
+
+    def __init__(self, config, *, n_clusters, seed=None, mismatch=True):
+        super().__init__(config, n_clusters=n_clusters, seed=seed, mismatch=mismatch)
+        self._chip = None
+
+    def program(self, program: ChipProgram) -> None:
+        if not isinstance(program, ChipProgram):
+            raise TypeError(f"program must be a ChipProgram, got {type(program).__name__}")
+        if program.n_clusters != self.n_clusters:
+            raise ValueError(f"program has {program.n_clusters} clusters; backend has {self.n_clusters}")
+        cfg = self.config.replace(lateral_neighbours=tuple(program.lateral_neighbours))
+        self._chip = Chip(cfg, n_clusters=self.n_clusters, seed=self.seed, mismatch=self.mismatch)
+        self._chip.program(program.weights, program.psp_ref, program.threshold_gen,
+                           program.threshold_ref)
+
+    @property
+    def chip(self) -> Chip:
+        if self._chip is None:
+            raise ValueError("backend 'chip' is not programmed yet: call program() first")
+        return self._chip
+
+    def read_image(self) -> ChipProgram:
+        c = self.chip
+        from ..chip.mram import bits_to_codes
+
+        return ChipProgram(c.weights, c.psp_ref, bits_to_codes(c._thg_bits), bits_to_codes(c._thr_bits),
+                           c.config.lateral_neighbours, "read back")
+
+    def evolve(self, frames: AxonFrames, until: int) -> BackendStep:
+        r = self.chip.run_events(frames, until=until)
+        return BackendStep(r.fires, r.axon_pulses, r.merged, r.ignored_refractory, r.t_end)
+
+    def reset(self) -> None:
+        self.chip.reset()
