@@ -19,7 +19,6 @@ from ..types import AxonFrames, FireEvents
 from . import kernels
 from .config import CODE_MAX, K_AXONS, N_BITS, N_DENDS, ChipConfig
 from .mram import (
-    CellResistances,
     bits_to_codes,
     codes_to_bits,
     mirrors,
