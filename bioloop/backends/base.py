@@ -83,3 +83,20 @@ class Backend(ABC):
         """What this backend is, for session annotations."""
         return {"backend": self.name, "n_clusters": self.n_clusters, "seed": self.seed,
                 "mismatch": self.mismatch}
+
+
+class Rewindable(ABC):
+    """A backend whose state can be saved and restored (a simulation, not a board).
+
+    The session runner uses it to run a chunk optimistically and roll back when stimulation
+    produced inside the chunk would have blanked part of the chunk's own input. A backend that is
+    not rewindable is run one input cycle at a time instead, which is exact but slower.
+    """
+
+    @abstractmethod
+    def snapshot(self) -> object:
+        """An opaque copy of the complete dynamic state."""
+
+    @abstractmethod
+    def restore(self, state: object) -> None:
+        """Return exactly to a state taken by :meth:`snapshot`."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..chip import Chip
 from ..types import AxonFrames, ChipProgram
-from .base import Backend, BackendStep
+from .base import Backend, BackendStep, Rewindable
 
 
-class ChipBackend(Backend):
+class ChipBackend(Backend, Rewindable):
     """bioloop's model of the MRAM chip, event-driven.
 
     Examples
@@ -59,3 +59,16 @@ class ChipBackend(Backend):
 
     def reset(self) -> None:
         self.chip.reset()
+
+    def snapshot(self) -> dict:
+        c = self.chip
+        return {"v": c._v.copy(), "pend": c._pend.copy(), "refr": c._refr.copy(),
+                "last": c._last.copy(), "cycle": c.cycle}
+
+    def restore(self, state: dict) -> None:
+        c = self.chip
+        c._v[...] = state["v"]
+        c._pend[...] = state["pend"]
+        c._refr[...] = state["refr"]
+        c._last[...] = state["last"]
+        c.cycle = state["cycle"]

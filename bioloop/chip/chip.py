@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,9 +312,14 @@ class Chip:
         i_th = (weighted_current(self._r_thg.current(self._thg_bits, vr), self._m_thg)
                 - weighted_current(self._r_thr.current(self._thr_bits, vr), self._m_thr))
         if np.any(i_th <= 0):
+            # the cells hold the image, but it cannot drive the time-window generator: leave the
+            # chip unusable (not half-derived) until a working image is written
+            self._programmed = False
+            self._G = None
             c = int(np.argmin(i_th))
             raise ValueError(f"threshold current of cluster {c} is {i_th[c]:.3g} A; the programmed "
-                             "threshold (gen - ref) must give a positive current")
+                             "threshold (gen - ref) must give a positive current (this chip "
+                             "instance's devices cancel it; raise theta or the TMR ratio)")
         self._i_th = i_th
         self._t_integ = self._c_twg * (cfg.v_th + self._off_twg - cfg.v_cm_twg) / (i_th * cfg.current_scale)
         # V_INTEG step of each (row, column) when that row is active
@@ -498,7 +504,10 @@ class Chip:
         merged = int(key.size - ukey.size)
         ax_u = ukey % K_AXONS
         grp_key = ukey // K_AXONS
-        starts = np.flatnonzero(np.r_[True, grp_key[1:] != grp_key[:-1]])
+        if ukey.size:
+            starts = np.flatnonzero(np.r_[True, grp_key[1:] != grp_key[:-1]])
+        else:  # no events: only advance the clusters to t_end
+            starts = np.zeros(0, np.int64)
         grp = grp_key[starts]
         grp_cycle = grp // self.n_clusters
         grp_cluster = grp % self.n_clusters
@@ -543,11 +552,17 @@ class Chip:
         """
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
+            # open the file here: np.load leaks its own handle when the zip is damaged
+            with open(path, "rb") as fh:
+                z = np.load(fh, allow_pickle=False)
+                if not isinstance(z, np.lib.npyio.NpzFile):
+                    raise ValueError("a single .npy array, not an .npz archive")
+                with z:
+                    data = {k: z[k] for k in z.files}
         except FileNotFoundError:
             raise ValueError(f"chip image {str(path)!r} does not exist") from None
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                RuntimeError, zlib.error) as exc:  # zipfile's errors for damaged headers
             raise ValueError(f"chip image {str(path)!r} is damaged or not a chip image ({exc})") from None
         if "magic" not in data or str(data["magic"]) != IMAGE_MAGIC:
             raise ValueError(f"{str(path)!r} is not a bioloop chip image (no {IMAGE_MAGIC!r} marker)")
@@ -555,7 +570,7 @@ class Chip:
             raise ValueError(f"chip image {str(path)!r} has format version {int(data.get('version', -1))}; "
                              f"this bioloop reads version {IMAGE_VERSION}")
         names = ("syn_bits", "psp_bits", "thg_bits", "thr_bits")
-        if any(n not in data for n in names) or "sha256" not in data:
+        if any(n not in data for n in (*names, "sha256", "n_clusters")):
             raise ValueError(f"chip image {str(path)!r} is incomplete")
         arrays = {n: data[n] for n in names}
         if _digest(arrays) != str(data["sha256"]):
@@ -566,9 +581,12 @@ class Chip:
         shapes = [a.shape for a in self._cell_arrays()]
         if [arrays[n].shape for n in names] != shapes:
             raise ValueError(f"chip image {str(path)!r} has cell arrays of unexpected shape")
+        theta = (bits_to_codes(arrays["thg_bits"].astype(bool)).astype(int)
+                 - bits_to_codes(arrays["thr_bits"].astype(bool)).astype(int))
+        if np.any(theta < 1):  # checked before the cells are touched: the old image stays
+            raise ValueError(f"chip image {str(path)!r} holds a threshold theta = "
+                             f"{int(theta.min())}; theta must be in 1..{CODE_MAX}")
         self._syn_bits, self._psp_bits, self._thg_bits, self._thr_bits = (arrays[n].astype(bool) for n in names)
-        if np.any(self.theta < 1):
-            raise ValueError(f"chip image {str(path)!r} holds a threshold theta < 1")
         self._programmed = True
         self._derive()
 

@@ -40,7 +40,7 @@ def sample_offsets(model: OffsetModel, size, rng: np.random.Generator, *, auto_z
     >>> import numpy as np
     >>> from bioloop.chip.config import COMPARATOR_OFFSET
     >>> off = sample_offsets(COMPARATOR_OFFSET, 20000, np.random.default_rng(0), auto_zero=True)
-    >>> 7.5e-3 < off.mean() < 8.5e-3 and 0.8e-3 < off.std() < 1.15e-3
+    >>> bool(7.5e-3 < off.mean() < 8.5e-3 and 0.8e-3 < off.std() < 1.15e-3)
     True
     """
     raw = rng.normal(model.raw_mean, model.raw_sigma, size)

@@ -16,6 +16,10 @@ import sys
 import numpy as np
 
 VERBS = (
+    "bioloop.cli.demo_cmd",
+    "bioloop.cli.replay_cmd",
+    "bioloop.cli.inspect_cmd",
+    "bioloop.cli.recover_cmd",
     "bioloop.cli.chip_cmd",
     "bioloop.cli.figures_cmd",
 )

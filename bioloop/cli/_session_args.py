@@ -1,0 +1,72 @@
+"""Command-line options shared by the verbs that run a session (replay, demo, live)."""
+
+from __future__ import annotations
+
+from bioloop.chip import ChipConfig
+from bioloop.session import SessionOptions
+from bioloop.stimulator import StimulatorConfig
+
+
+def add_session_arguments(p, *, window: bool = True) -> None:
+    p.add_argument("--network", default="relay",
+                   help="relay | burst[:K] | lateral | random | FILE.npz/.toml (default relay)")
+    p.add_argument("--gclk", type=float, default=1e3, metavar="HZ", help="GCLK, 1000..50000 Hz (default 1000)")
+    p.add_argument("--chip-config", metavar="TOML", help="chip config file ([chip] table)")
+    p.add_argument("--backend", default="chip", help="backend by name (default: chip)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the chip instance and random networks")
+    p.add_argument("--ideal", action="store_true", help="chip without device mismatch")
+    if window:
+        p.add_argument("--start", type=float, metavar="S", help="window start, s")
+        p.add_argument("--stop", type=float, metavar="S", help="window stop, s")
+    p.add_argument("--map", metavar="FILE", help="electrode map (.toml/.csv: label,cluster,axon)")
+    p.add_argument("--allow-unmapped", action="store_true",
+                   help="drop (and count) spikes of electrodes the map does not cover")
+    p.add_argument("--blanking-ms", type=float, default=2.0, help="input blanked after a stimulation (ms)")
+    p.add_argument("--blanking-scope", default="electrode", choices=["electrode", "global"])
+    g = p.add_argument_group("stimulation")
+    g.add_argument("--amplitude-ua", type=float, default=1.0, help="phase current, uA (default 1)")
+    g.add_argument("--phase-width-us", type=float, default=200.0, help="multiple of 20 us (default 200)")
+    g.add_argument("--interphase-us", type=float, default=0.0)
+    g.add_argument("--polarity", default="cathodic-first", choices=["cathodic-first", "anodic-first"])
+    g.add_argument("--stim-delay-ms", type=float, default=0.0, help="delay added to each FIRE time")
+    g.add_argument("--max-amplitude-ua", type=float, default=3.0, help="safety limit |I| (default 3 uA)")
+    g.add_argument("--max-charge-nc", type=float, default=3.0, help="safety limit per phase (default 3 nC)")
+    g.add_argument("--min-interval-ms", type=float, default=10.0, help="per electrode (default 10 ms)")
+    g.add_argument("--rate-cap", type=int, default=100, help="commands per second, all electrodes")
+    g.add_argument("--electrode-area-um2", type=float, help="enables the Shannon check (k <= --shannon-k)")
+    g.add_argument("--shannon-k", type=float, default=1.85)
+    g.add_argument("--stim-map", metavar="FILE", help="(cluster, dend) -> electrode map file")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def session_options(args) -> SessionOptions:
+    cfg = ChipConfig.load(args.chip_config) if args.chip_config else None
+    area = args.electrode_area_um2
+    stim = StimulatorConfig(
+        amplitude=args.amplitude_ua * 1e-6, phase_width=args.phase_width_us * 1e-6,
+        interphase=args.interphase_us * 1e-6, polarity=args.polarity, delay=args.stim_delay_ms * 1e-3,
+        max_amplitude=args.max_amplitude_ua * 1e-6, max_charge=args.max_charge_nc * 1e-9,
+        min_interval=args.min_interval_ms * 1e-3, rate_cap=args.rate_cap, shannon_k=args.shannon_k,
+        electrode_area=None if area is None else area * 1e-12)
+    return SessionOptions(
+        network=args.network, gclk_hz=args.gclk, chip_config=cfg, backend=args.backend, seed=args.seed,
+        mismatch=not args.ideal, t_start=getattr(args, "start", None), t_stop=getattr(args, "stop", None),
+        electrode_map=args.map, allow_unmapped=args.allow_unmapped, blanking=args.blanking_ms * 1e-3,
+        blanking_scope=args.blanking_scope, stimulator=stim, stim_map=args.stim_map)
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"input spikes   {s['input_spikes']}",
+             f"axon pulses    {s['axon_pulses']}",
+             "dropped        " + ", ".join(f"{k} {v}" for k, v in s["dropped"].items()),
+             f"FIREs          {s['fires']}  (inputs ignored in absolute refractory: {s['ignored_refractory']})",
+             f"stimulations   {s['stimulations']}",
+             "refused        " + ", ".join(f"{k} {v}" for k, v in s["refused"].items()),
+             f"duration       {s['duration_s']:.3f} s in {s['wall_s']:.3f} s wall"
+             + (f" ({s['realtime_factor']:.0f}x real time)" if s.get("realtime_factor") else "")]
+    if "latency_ms" in s:
+        lat = s["latency_ms"]
+        lines.append(f"latency        p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms")
+    if s.get("session"):
+        lines.append(f"session        {s['session']}")
+    return "\n".join(lines)

@@ -1,0 +1,237 @@
+"""``SessionLog``: everything a session saw, did, dropped and refused, in memory and journaled.
+
+Each accepted chunk of a session adds one record: the input spikes with the fate of each, the
+AXON pulses, the FIREs, the stimulation commands, the refused commands with their reasons, and
+(for live sessions) latencies and gaps. The counts add up by construction:
+``input_spikes == axon_pulses + sum(dropped)`` and ``fires == stimulations + sum(refused)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..encoder import DROP_REASONS, SpikeFate
+from ..stimulator import REFUSAL_REASONS
+from ..types import AxonFrames, FireEvents, SpikeEvents, StimCommands
+from .journal import JournalWriter, Record
+
+#: arrays of one chunk record, grouped by what they describe
+_FIELDS = {
+    "in": ("times", "channels", "fates"),
+    "ax": ("cycles", "cluster", "axon"),
+    "fire": ("cycles", "cluster", "dend"),
+    "stim": ("times", "electrode", "amplitude", "phase_width", "interphase", "source_cycle",
+             "cluster", "dend"),
+    "ref": ("times", "cluster", "dend", "electrode", "reason", "source_cycle"),
+    "lat": ("latency", "cycle"),
+}
+
+
+@dataclass
+class SessionLog:
+    """Accumulates a session chunk by chunk; optionally mirrors every chunk to a journal.
+
+    Parameters
+    ----------
+    labels : tuple of str
+        Electrode labels of the input.
+    gclk_hz : float
+    n_clusters : int
+    meta : dict
+        JSON-able description (config, program, versions, source): becomes the session's
+        annotations.
+    journal : JournalWriter, optional
+    """
+
+    labels: tuple[str, ...]
+    gclk_hz: float
+    n_clusters: int
+    meta: dict
+    journal: JournalWriter | None = None
+    ignored_refractory: int = 0
+    backend_merged: int = 0
+    t_start: float = 0.0
+    t_stop: float = 0.0
+    wall_s: float = 0.0
+    gaps: list = field(default_factory=list)
+    events: list = field(default_factory=list)  #: (time, kind, text) notes: stalls, reconnects
+    _parts: dict = field(default_factory=lambda: {k: {f: [] for f in v} for k, v in _FIELDS.items()})
+
+    def __post_init__(self):
+        if self.journal is not None:
+            self.journal.append("header", {"labels": list(self.labels), "gclk_hz": self.gclk_hz,
+                                           "n_clusters": self.n_clusters,
+                                           "meta_json": json.dumps(self.meta)})
+
+    # ---- adding -------------------------------------------------------------------------
+    def add_chunk(self, *, spikes: SpikeEvents | None = None, fates=None, frames: AxonFrames | None = None,
+                  fires: FireEvents | None = None, stim=None, ignored_refractory: int = 0,
+                  backend_merged: int = 0, latency=None, latency_cycle=None) -> None:
+        """Add one accepted chunk (any part may be missing)."""
+        arrays: dict[str, np.ndarray] = {}
+        if spikes is not None:
+            arrays.update({"in.times": spikes.times, "in.channels": spikes.channels,
+                           "in.fates": np.asarray(fates, np.int8)})
+        if frames is not None:
+            arrays.update({"ax.cycles": frames.cycles, "ax.cluster": frames.cluster, "ax.axon": frames.axon})
+        if fires is not None:
+            arrays.update({"fire.cycles": fires.cycles, "fire.cluster": fires.cluster, "fire.dend": fires.dend})
+        if stim is not None:
+            c = stim.commands
+            arrays.update({"stim.times": c.times, "stim.electrode": c.electrode,
+                           "stim.amplitude": c.amplitude, "stim.phase_width": c.phase_width,
+                           "stim.interphase": c.interphase, "stim.source_cycle": c.source_cycle,
+                           "stim.cluster": stim.accepted_cluster, "stim.dend": stim.accepted_dend})
+            r = stim.refused
+            codes = np.array([REFUSAL_REASONS.index(x) for x in r.reason], np.int8)
+            arrays.update({"ref.times": r.times, "ref.cluster": r.cluster, "ref.dend": r.dend,
+                           "ref.electrode": r.electrode, "ref.reason": codes,
+                           "ref.source_cycle": r.source_cycle})
+        if latency is not None:
+            arrays.update({"lat.latency": np.asarray(latency, np.float64),
+                           "lat.cycle": np.asarray(latency_cycle, np.int64)})
+        meta = {"ignored_refractory": int(ignored_refractory), "backend_merged": int(backend_merged)}
+        self._add(arrays, meta)
+        if self.journal is not None:
+            self.journal.append("chunk", meta, **arrays)
+
+    def _add(self, arrays: dict, meta: dict) -> None:
+        for key, arr in arrays.items():
+            group, name = key.split(".")
+            self._parts[group][name].append(np.asarray(arr))
+        self.ignored_refractory += int(meta.get("ignored_refractory", 0))
+        self.backend_merged += int(meta.get("backend_merged", 0))
+
+    def note(self, time: float, kind: str, text: str) -> None:
+        """A counted event of the session (stall, resume, gap, reconnect)."""
+        self.events.append((float(time), kind, text))
+        if self.journal is not None:
+            self.journal.append("note", {"time": float(time), "kind": kind, "text": text})
+
+    def finish(self, *, t_start: float, t_stop: float, wall_s: float) -> None:
+        self.t_start, self.t_stop, self.wall_s = float(t_start), float(t_stop), float(wall_s)
+        if self.journal is not None:
+            self.journal.append("end", {"t_start": self.t_start, "t_stop": self.t_stop,
+                                        "wall_s": self.wall_s})
+
+    # ---- reading ------------------------------------------------------------------------
+    def array(self, group: str, name: str) -> np.ndarray:
+        parts = self._parts[group][name]
+        if not parts:
+            dtype = np.int8 if name in ("fates", "reason") else (
+                np.float64 if name in ("times", "amplitude", "phase_width", "interphase", "latency") else np.int64)
+            return np.zeros(0, dtype)
+        return np.concatenate(parts)
+
+    @property
+    def input(self) -> SpikeEvents:
+        """All input spikes, sorted by time (a stable sort keeps chunk order for ties)."""
+        t, ch = self.array("in", "times"), self.array("in", "channels")
+        order = np.argsort(t, kind="stable")
+        t0 = min(self.t_start, float(t.min())) if t.size else self.t_start
+        t1 = max(self.t_stop, float(t.max())) if t.size else self.t_stop
+        return SpikeEvents(t[order], ch[order], self.labels, t0, t1)
+
+    @property
+    def fates(self) -> np.ndarray:
+        t = self.array("in", "times")
+        return self.array("in", "fates")[np.argsort(t, kind="stable")]
+
+    @property
+    def axon_frames(self) -> AxonFrames:
+        return AxonFrames(self.array("ax", "cycles"), self.array("ax", "cluster"), self.array("ax", "axon"),
+                          self.gclk_hz)
+
+    @property
+    def fire_events(self) -> FireEvents:
+        return FireEvents(self.array("fire", "cycles"), self.array("fire", "cluster"),
+                          self.array("fire", "dend"), self.gclk_hz)
+
+    @property
+    def stim_commands(self) -> StimCommands:
+        g = "stim"
+        return StimCommands(self.array(g, "times"), self.array(g, "electrode"), self.array(g, "amplitude"),
+                            self.array(g, "phase_width"), self.array(g, "interphase"),
+                            source_cycle=self.array(g, "source_cycle"))
+
+    @property
+    def refused_reasons(self) -> np.ndarray:
+        return np.array(REFUSAL_REASONS, dtype="<U12")[self.array("ref", "reason")] \
+            if self.array("ref", "reason").size else np.zeros(0, "<U12")
+
+    @property
+    def latencies(self) -> np.ndarray:
+        return self.array("lat", "latency")
+
+    def dropped(self) -> dict[str, int]:
+        f = self.array("in", "fates")
+        codes = (SpikeFate.OUTSIDE_WINDOW, SpikeFate.UNMAPPED, SpikeFate.BLANKED, SpikeFate.MERGED)
+        return {name: int(np.count_nonzero(f == c)) for name, c in zip(DROP_REASONS, codes, strict=True)}
+
+    def refused(self) -> dict[str, int]:
+        r = self.array("ref", "reason")
+        return {name: int(np.count_nonzero(r == i)) for i, name in enumerate(REFUSAL_REASONS)}
+
+    def summary(self) -> dict:
+        """The JSON summary of a session (keys fixed by the replay issue)."""
+        n_in = int(self.array("in", "times").size)
+        pulses = int(np.count_nonzero(self.array("in", "fates") == SpikeFate.PULSE))
+        duration = self.t_stop - self.t_start
+        out = {
+            "input_spikes": n_in,
+            "axon_pulses": pulses,
+            "dropped": self.dropped(),
+            "fires": int(self.array("fire", "cycles").size),
+            "stimulations": int(self.array("stim", "times").size),
+            "refused": self.refused(),
+            "ignored_refractory": self.ignored_refractory,
+            "duration_s": duration,
+            "wall_s": self.wall_s,
+            "realtime_factor": duration / self.wall_s if self.wall_s > 0 else None,
+        }
+        lat = self.latencies
+        if lat.size:
+            out["latency_ms"] = {"p50": float(np.percentile(lat, 50) * 1e3),
+                                 "p99": float(np.percentile(lat, 99) * 1e3),
+                                 "max": float(lat.max() * 1e3), "n": int(lat.size)}
+        if self.events:
+            kinds: dict[str, int] = {}
+            for _, k, _ in self.events:
+                kinds[k] = kinds.get(k, 0) + 1
+            out["notes"] = kinds
+        return out
+
+    # ---- from a journal -----------------------------------------------------------------
+    @classmethod
+    def from_records(cls, records: list[Record]) -> SessionLog:
+        """Rebuild a log from journal records (``bioloop recover``)."""
+        if not records or records[0].kind != "header":
+            raise ValueError("journal has no header record; nothing can be recovered")
+        h = records[0].meta
+        try:
+            log = cls(tuple(h["labels"]), float(h["gclk_hz"]), int(h["n_clusters"]),
+                      json.loads(h["meta_json"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"journal header is damaged: {exc}") from None
+        t_first, t_last, wall = None, None, 0.0
+        for rec in records[1:]:
+            if rec.kind == "chunk":
+                log._add(rec.arrays, rec.meta)
+                t = rec.arrays.get("in.times")
+                if t is not None and t.size:
+                    t_first = float(t.min()) if t_first is None else min(t_first, float(t.min()))
+                    t_last = float(t.max()) if t_last is None else max(t_last, float(t.max()))
+            elif rec.kind == "note":
+                log.events.append((rec.meta.get("time", 0.0), rec.meta.get("kind", "?"), rec.meta.get("text", "")))
+            elif rec.kind == "end":
+                log.t_start, log.t_stop, wall = rec.meta["t_start"], rec.meta["t_stop"], rec.meta["wall_s"]
+                log.wall_s = wall
+                return log
+        # no end record: the session was cut short; its extent is what the journal holds
+        log.t_start = float(log.meta.get("t_start", t_first or 0.0))
+        log.t_stop = t_last if t_last is not None else log.t_start
+        log.meta["recovered"] = True
+        return log
