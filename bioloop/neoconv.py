@@ -337,7 +337,53 @@ def _cycle_trains(cycles, cluster, index, gclk_hz, n_clusters, n_per, kind, inde
     return trains
 
 
+def table_to_signal(times, columns: dict, *, name: str, kind: str) -> neo.IrregularlySampledSignal:
+    """Per-event columns as one IrregularlySampledSignal (times in s, one channel per column).
+
+    NIX stores a signal as one data array but array annotations value by value, so large
+    per-event tables (chip activity, refusals) travel this way; column names are in the
+    annotation ``columns``. Integer columns are exact (float64 holds integers up to 2^53).
+    """
+    times = np.asarray(times, np.float64)
+    names = list(columns)
+    data = np.column_stack([np.asarray(columns[c], np.float64) for c in names]) if times.size else \
+        np.zeros((0, len(names)))
+    return neo.IrregularlySampledSignal(times * pq.s, data * pq.dimensionless, name=name,
+                                        **{KIND: kind, "columns": ",".join(names)})
+
+
+def table_from_signal(sig: neo.IrregularlySampledSignal) -> tuple[np.ndarray, dict]:
+    """Inverse of :func:`table_to_signal`: ``(times in s, {column: values})``."""
+    names = str(sig.annotations.get("columns", "")).split(",")
+    data = np.asarray(sig.magnitude)
+    if data.ndim != 2 or data.shape[1] != len(names):
+        raise ValueError(f"signal {sig.name!r} has {data.shape} values for columns {names}")
+    return np.asarray(sig.times.rescale(pq.s).magnitude, np.float64), {c: data[:, i] for i, c in enumerate(names)}
+
+
+def _compact_signal(cycles, cluster, index, gclk_hz, kind, index_name) -> neo.IrregularlySampledSignal:
+    order = np.lexsort((index, cluster, cycles))
+    sig = table_to_signal(cycles[order] / gclk_hz, {"cycle": cycles[order], "cluster": cluster[order],
+                                                    index_name: index[order]}, name=f"{kind}_all", kind=kind)
+    sig.annotations["gclk_hz"] = float(gclk_hz)
+    return sig
+
+
+def _cycles_from_signal(sig, kind, index_name):
+    _, cols = table_from_signal(sig)
+    if "cycle" not in cols or index_name not in cols or "cluster" not in cols:
+        raise ValueError(f"{kind} signal {sig.name!r} lacks cycle/cluster/{index_name} columns")
+    return (cols["cycle"].astype(np.int64), cols["cluster"].astype(np.int64), cols[index_name].astype(np.int64),
+            float(sig.annotations["gclk_hz"]))
+
+
 def _cycles_from_trains(obj, segment, kind, index_name):
+    segs = obj.segments if isinstance(obj, neo.Block) else [obj] if isinstance(obj, neo.Segment) else []
+    if isinstance(obj, neo.Block) and segment is not None:
+        segs = [obj.segments[segment]]
+    sigs = [sig for sg in segs for sig in sg.irregularlysampledsignals if sig.annotations.get(KIND) == kind]
+    if sigs:
+        return _cycles_from_signal(sigs[0], kind, index_name)
     trains = [st for st in spiketrains_of(obj, segment=segment)
               if st.annotations.get(KIND) == kind
               or (KIND not in st.annotations and "cluster" in st.annotations
@@ -375,8 +421,8 @@ def _cycles_from_trains(obj, segment, kind, index_name):
     return cyc[order], clu[order], idx[order], gclk_hz
 
 
-def axon_frames_to_neo(frames: AxonFrames, n_clusters: int, *, t_stop: float | None = None
-                       ) -> list[neo.SpikeTrain]:
+def axon_frames_to_neo(frames: AxonFrames, n_clusters: int, *, t_stop: float | None = None,
+                       compact: bool = False) -> list:
     """One SpikeTrain per (cluster, axon), ``n_clusters x 16`` trains, times = cycle / gclk_hz.
 
     Parameters
@@ -387,6 +433,10 @@ def axon_frames_to_neo(frames: AxonFrames, n_clusters: int, *, t_stop: float | N
         Number of clusters of the chip (trains are made for idle axons too).
     t_stop : float, optional
         End of the trains in seconds; default one cycle after the last pulse.
+    compact : bool
+        Instead, one IrregularlySampledSignal ``axon_all`` with columns cycle, cluster, axon
+        (see :func:`table_to_signal`); :func:`axon_frames_from_neo` reads both layouts from a
+        Block or Segment.
 
     Returns
     -------
@@ -410,6 +460,8 @@ def axon_frames_to_neo(frames: AxonFrames, n_clusters: int, *, t_stop: float | N
     """
     if not isinstance(frames, AxonFrames):
         raise TypeError(f"expected AxonFrames, got {type(frames).__name__}")
+    if compact:
+        return [_compact_signal(frames.cycles, frames.cluster, frames.axon, frames.gclk_hz, AXON, "axon")]
     return _cycle_trains(frames.cycles, frames.cluster, frames.axon, frames.gclk_hz, n_clusters,
                          K_AXONS, AXON, "axon", t_stop)
 
@@ -437,8 +489,8 @@ def axon_frames_from_neo(obj, *, segment: int | None = None) -> AxonFrames:
     return AxonFrames(cyc, clu, ax, gclk)
 
 
-def fire_events_to_neo(fires: FireEvents, n_clusters: int, *, t_stop: float | None = None
-                       ) -> list[neo.SpikeTrain]:
+def fire_events_to_neo(fires: FireEvents, n_clusters: int, *, t_stop: float | None = None,
+                       compact: bool = False) -> list:
     """One SpikeTrain per (cluster, dend), ``n_clusters x 16`` trains, times = cycle / gclk_hz.
 
     Annotations ``bioloop_kind="fire"``, ``cluster``, ``dend``, ``gclk_hz``; see
@@ -453,6 +505,8 @@ def fire_events_to_neo(fires: FireEvents, n_clusters: int, *, t_stop: float | No
     """
     if not isinstance(fires, FireEvents):
         raise TypeError(f"expected FireEvents, got {type(fires).__name__}")
+    if compact:
+        return [_compact_signal(fires.cycles, fires.cluster, fires.dend, fires.gclk_hz, FIRE, "dend")]
     return _cycle_trains(fires.cycles, fires.cluster, fires.dend, fires.gclk_hz, n_clusters,
                          N_DENDS, FIRE, "dend", t_stop)
 

@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import logging
 import math
-from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from . import validate as _v
@@ -476,24 +476,50 @@ class Stimulator:
     def _check_timing(self, times, electrode, reason) -> None:
         """Per-electrode minimum interval, then the global rate cap, command by command."""
         cfg = self.config
-        last, recent = self._last, self._recent
-        min_iv = cfg.min_interval - TIME_TOL
-        cap = cfg.rate_cap
-        start = 0  # recent[start:] are the deliveries inside the sliding window
-        for i in np.flatnonzero(reason == ""):
-            t = float(times[i])
-            e = int(electrode[i])
-            prev = last.get(e)
-            if prev is not None and t - prev < min_iv:
-                reason[i] = "min_interval"
-                continue
-            # deliveries at or before t - 1 s fall out of the window (t - 1 s, t]
-            start = max(start, bisect_right(recent, t - RATE_WINDOW + TIME_TOL, lo=start))
-            if len(recent) - start >= cap:
-                reason[i] = "rate_cap"
-                continue
+        todo = np.flatnonzero(reason == "")
+        if todo.size == 0:
+            return
+        n_el = int(max(electrode[todo].max(), max(self._last, default=-1))) + 1
+        last = np.full(n_el, np.nan)
+        for e, t in self._last.items():
             last[e] = t
-            recent.append(t)
-        if recent and times.size:  # later FIREs come at or after times[-1]: older ones can go
-            cutoff = float(times[-1]) - RATE_WINDOW + TIME_TOL
-            self._recent = recent[bisect_right(recent, cutoff):]
+        recent = np.empty(len(self._recent) + todo.size)
+        recent[:len(self._recent)] = self._recent
+        code = np.zeros(todo.size, np.int8)
+        n_recent = _timing_kernel(times[todo].astype(np.float64), electrode[todo].astype(np.int64), last,
+                                  recent, len(self._recent), cfg.min_interval - TIME_TOL, int(cfg.rate_cap),
+                                  RATE_WINDOW - TIME_TOL, code)
+        reason[todo[code == 1]] = "min_interval"
+        reason[todo[code == 2]] = "rate_cap"
+        self._last = {int(e): float(last[e]) for e in np.flatnonzero(~np.isnan(last))}
+        recent = recent[:n_recent]
+        # later FIREs come at or after times[-1]: deliveries older than the window can go
+        cutoff = float(times[-1]) - RATE_WINDOW + TIME_TOL
+        self._recent = recent[np.searchsorted(recent, cutoff, side="right"):].tolist()
+
+
+@numba.njit(cache=True)
+def _timing_kernel(times, electrode, last, recent, n_recent, min_iv, cap, window, code):
+    """Sequential timing limits; ``code`` gets 1 (min_interval) or 2 (rate_cap) per refusal.
+
+    ``recent[:n_recent]`` holds earlier deliveries (sorted); accepted ones are appended. Returns
+    the new ``n_recent``.
+    """
+    start = 0
+    for i in range(times.size):
+        t = times[i]
+        e = electrode[i]
+        prev = last[e]
+        if not np.isnan(prev) and t - prev < min_iv:
+            code[i] = 1
+            continue
+        # deliveries at or before t - 1 s fall out of the window (t - 1 s, t]
+        while start < n_recent and recent[start] <= t - window:
+            start += 1
+        if n_recent - start >= cap:
+            code[i] = 2
+            continue
+        last[e] = t
+        recent[n_recent] = t
+        n_recent += 1
+    return n_recent

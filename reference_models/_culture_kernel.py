@@ -56,7 +56,7 @@ def _uniform_hash(seed, a, b, c):
     return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def run_steps(k_first, k_last,
               v, u, w_ad, ie, islow, ii, x, last_spike,
               a, b, c, d, ibias, is_exc, use, rec_decay_per_step,

@@ -13,10 +13,15 @@ pulse's first-phase charge: they fire after ``direct_latency`` plus axonal condu
 low jitter), and the network answers through its synapses over the next ~10-100 ms, less so
 while its synapses are still depleted from a previous burst or pulse.
 
+Limits: intervals between bursts are more regular here (CV 0.1-0.5) than in TC89 (CV 1.6,
+with superbursts); there is no stimulation artefact (blanking is the encoder's job) and no
+plasticity; electrode noise is false detections only.
+
 Why numba and not Brian2: the closed loop advances the culture by 1-5 ms at a time. One
-Brian2 ``Network.run`` costs about 78 ms of wall time (numpy target; 194 ms with Cython) even
-for 1 ms of a small network, i.e. ~80x slower than real time before any neuron is simulated.
-This fixed-step numba kernel runs a second of culture in a few tens of ms, whatever the chunking.
+Brian2 2.9 ``Network.run(1 * ms)`` of an 800-neuron network costs 78-95 ms of wall time with the
+numpy target and ~190 ms with Cython on this project's machines, i.e. 80-190x slower than real
+time from per-run overhead alone. This fixed-step (0.1 ms) numba kernel runs a second of the
+1000-neuron culture in ~14 ms in one call and ~27 ms in 1 ms chunks, with identical results.
 """
 
 from __future__ import annotations
@@ -422,14 +427,19 @@ class VirtualCultureSource(Source):
     name = "virtual"
 
     def __init__(self, culture: VirtualCulture | None = None, *, duration: float | None = 10.0,
-                 chunk: float = 0.005, seed: int = 0, n_electrodes: int = 60, **params):
+                 chunk: float = 0.005, seed: int | None = None, n_electrodes: int | None = None,
+                 **params):
         if culture is None:
-            culture = VirtualCulture(n_electrodes=n_electrodes, seed=seed, **params)
+            culture = VirtualCulture(n_electrodes=60 if n_electrodes is None else n_electrodes,
+                                     seed=0 if seed is None else seed, **params)
         elif not isinstance(culture, VirtualCulture):
             raise TypeError(f"culture must be a VirtualCulture, got {type(culture).__name__}")
-        elif params:
-            raise ValueError(f"parameters {sorted(params)} given with an existing culture; "
-                             "pass them to VirtualCulture instead")
+        else:
+            given = sorted(params) + [k for k, v in (("seed", seed), ("n_electrodes",
+                                                      n_electrodes)) if v is not None]
+            if given:
+                raise ValueError(f"parameters {given} given with an existing culture; pass "
+                                 "them to VirtualCulture instead")
         self.culture = culture
         self.duration = None if duration is None else _v.real("duration", duration, lo=0.0)
         self.chunk = _v.real("chunk", chunk, lo=0.0, lo_open=True)

@@ -109,7 +109,8 @@ base = sys.argv[1]
 keep = []
 for suffix, fmt, n, rate in (("float", "float32", 1, 0.0), ("wide", "int32", 3, 0.0),
                              ("dup", "int32", 1, 0.0), ("dup", "int32", 1, 0.0),
-                             ("irregular-volts", "float32", 4, 0.0)):
+                             ("irregular-volts", "float32", 4, 0.0),
+                             ("volts", "float32", 4, 1000.0)):
     sid = f"{base}-{suffix}-{len(keep)}"
     keep.append(pylsl.StreamOutlet(pylsl.StreamInfo(f"{base}-{suffix}", "x", n, rate, fmt, sid)))
 print("ready", flush=True)
@@ -138,14 +139,21 @@ print("pushed", repr(t0), flush=True)
 time.sleep(30)
 """
 
-# spikes every 20 ms on electrodes 0..3, forever, under a fixed source_id
+# spikes every 20 ms on electrodes 0..3, forever; with a source_id (bioloop's outlet, liblsl
+# recovers the stream) or without one (a bare pylsl outlet, liblsl gives up and bioloop reopens)
 STEADY = """
-from bioloop.adapters.lsl import SpikeEventOutlet
-out = SpikeEventOutlet(sys.argv[1], ["a", "b", "c", "d"], source_id=sys.argv[2])
+name, sid = sys.argv[1], sys.argv[2]
+if sid:
+    from bioloop.adapters.lsl import SpikeEventOutlet
+    out = SpikeEventOutlet(name, ["a", "b", "c", "d"], source_id=sid)
+    push = lambda i: out.push([out.local_clock()], [i % 4])
+else:
+    out = pylsl.StreamOutlet(pylsl.StreamInfo(name, "SpikeEvents", 1, 0.0, "int32", ""))
+    push = lambda i: out.push_sample([i % 4])
 print("ready", flush=True)
 i = 0
 while True:
-    out.push([out.local_clock()], [i % 4])
+    push(i)
     i += 1
     time.sleep(0.02)
 """
@@ -403,6 +411,8 @@ def test_resolution_errors_list_visible_streams_and_refuse_wrong_formats(childre
         LSLSpikeSource(name=f"{base}-wide", timeout=5.0, n_electrodes=4)
     with pytest.raises(ValueError, match="irregular rate"):
         LSLVoltageSource(name=f"{base}-irregular-volts", timeout=5.0)
+    with pytest.raises(ValueError, match="3 labels given .* 4 channels"):
+        LSLVoltageSource(name=f"{base}-volts", timeout=5.0, labels=["a", "b", "c"])
     # a spike stream with no desc/electrodes needs labels from the caller
     with pytest.raises(ValueError, match="n_electrodes"):
         LSLSpikeSource(source_id=f"{base}-dup-2", timeout=5.0)
@@ -444,11 +454,14 @@ def test_voltage_stream_detection_across_processes(children, rng, tmp_path):
 # --- reconnection ---------------------------------------------------------------------------
 
 @pytest.mark.lsl
-def test_gap_reported_and_stream_recovered_after_outlet_restart(children):
-    name, sid = unique("steady"), unique("sid")
+@pytest.mark.parametrize("recovery", ["liblsl", "bioloop"])
+def test_gap_reported_and_stream_recovered_after_outlet_restart(children, recovery):
+    name = unique("steady")
+    sid = unique("sid") if recovery == "liblsl" else ""
     first = children.add(spawn(STEADY, name, sid))
     wait_line(first)
-    with LSLSpikeSource(source_id=sid, timeout=10.0) as src:
+    query = {"source_id": sid} if sid else {"name": name}
+    with LSLSpikeSource(**query, timeout=10.0, n_electrodes=4) as src:
         chunks = read_until(src, 20, timeout=5.0)
         assert sum(map(len, chunks)) >= 20
         uid_before = src.stats()["uid"]
@@ -472,6 +485,7 @@ def test_gap_reported_and_stream_recovered_after_outlet_restart(children):
     assert gap["uid_after"] == stats["uid"] != uid_before
     times, _ = joined(chunks)
     assert sum(times > gap["stop"] - 1.0) >= 20  # spikes of the restarted outlet arrived
+    assert stats["dropped"] == {"electrode_out_of_range": 0, "late": 0}
     assert_tiled(chunks)
 
 

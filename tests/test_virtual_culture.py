@@ -6,7 +6,6 @@ import csv
 
 import numpy as np
 import pytest
-
 from bioloop.reference_models.virtual_culture import (
     CultureParams,
     VirtualCulture,
@@ -14,6 +13,7 @@ from bioloop.reference_models.virtual_culture import (
     VirtualCultureSource,
     mcs_layout,
 )
+
 from bioloop.sinks import Sink
 from bioloop.sources import Source
 from bioloop.types import SpikeEvents, StimCommands
@@ -377,6 +377,8 @@ def test_sink_stimulates_a_shared_culture():
         VirtualCultureSink(object())
     with pytest.raises(ValueError, match="existing culture"):
         VirtualCultureSource(culture, n_neurons=10)
+    with pytest.raises(ValueError, match="seed"):
+        VirtualCultureSource(culture, seed=3)
 
 
 def test_source_is_registered_as_virtual():

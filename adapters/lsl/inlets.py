@@ -175,17 +175,21 @@ class LSLSpikeSource(_LiveSource):
         -------
         SpikeEvents or None
             Spikes in ``[t_start, t_stop]`` (``t_start`` = the previous chunk's ``t_stop``,
-            ``t_stop`` = the later of the newest spike and now - ``lateness``); possibly empty.
+            ``t_stop`` = the later of the newest spike and the call's start - ``lateness``);
+            possibly empty.
             None once the source is closed.
         """
         if self._closed:
             return None
         _v.real("timeout", timeout, lo=0.0)
+        # the watermark is taken before the pull, which may block (waiting, or re-opening the
+        # stream after a gap): whatever is stamped after it comes in this chunk or the next
+        before = self._clock()
         data, ts = self._conn.pull(timeout)
         t_start = self._t_stop
         n = ts.size
         self._received += n
-        t_stop = max(t_start, self._clock() - self._lateness)
+        t_stop = max(t_start, before - self._lateness)
         if n == 0:
             self._t_stop = t_stop
             self.last_units = np.zeros(0, np.int64)

@@ -207,6 +207,7 @@ class SpikeEventOutlet:
         return self.push(events.times, events.channels, units, time_offset=time_offset)
 
     def stats(self) -> dict:
+        """Spikes sent and refused (by reason)."""
         return {"stream": self.name, "source_id": self.source_id, "pushed": self.pushed,
                 "refused": dict(self.refused)}
 
@@ -314,12 +315,15 @@ class LSLStimSink(Sink):
         return self._out.pushed
 
     def local_clock(self) -> float:
+        """LSL's clock now, s."""
         return self._out.local_clock()
 
     def have_consumers(self) -> bool:
+        """Whether an inlet is connected."""
         return self._out.have_consumers()
 
     def wait_for_consumers(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for an inlet; True when one is connected."""
         return self._out.wait_for_consumers(timeout)
 
     def write(self, commands: StimCommands) -> None:
@@ -336,6 +340,7 @@ class LSLStimSink(Sink):
         self._out.push(rows, commands.times[ok] + self.time_offset)
 
     def stats(self) -> dict:
+        """Commands sent and refused (by reason)."""
         return {"stream": self.stream_name, "source_id": self.source_id,
                 "written": self.written, "refused": dict(self.refused)}
 

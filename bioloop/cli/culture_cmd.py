@@ -29,7 +29,7 @@ HELP = "run a virtual culture in real time: spikes out as an LSL stream, stimula
 
 SCOPES = ("machine", "link", "site", "organization", "global")
 MAX_SLEEP = 0.05  #: longest single sleep, s (keeps Ctrl-C and progress responsive)
-RETRY_RESOLVE = 0.5  #: s, each look for the stimulation stream
+RETRY_RESOLVE = 2.0  #: s, each look for the stimulation stream (and the wait to open it)
 
 
 def add_arguments(p):
@@ -137,7 +137,7 @@ class _StimInlet:
                                                       resolve_timeout=RETRY_RESOLVE)
             except ValueError as exc:  # not there yet, ambiguous, or not a stimulation stream
                 self.error = str(exc)
-                self._stop.wait(RETRY_RESOLVE)
+                self._stop.wait(0.1)
                 continue
             if self._stop.is_set():
                 conn.close()
@@ -162,7 +162,7 @@ class _StimInlet:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=RETRY_RESOLVE + 1.0)
         if self._conn is not None:
             self._conn.close()
 

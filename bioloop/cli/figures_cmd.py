@@ -15,3 +15,9 @@ def run(args) -> dict:
     from bioloop.figures import make_all
 
     return make_all(args.out, seed=args.seed)
+
+
+def format_text(summary: dict) -> str:
+    from bioloop.figures import format_summary
+
+    return format_summary(summary)

@@ -29,7 +29,7 @@ class Pacing:
     """``speed=None`` runs as fast as possible; ``speed=1.0`` paces to wall time."""
 
     speed: float | None = None
-    chunk_s: float = 0.25  #: session seconds per optimistic chunk (max speed)
+    chunk_s: float = 0.5  #: session seconds per optimistic chunk (max speed)
     paced_chunk_s: float = 0.01  #: session seconds per chunk when paced
 
 
