@@ -1,4 +1,4 @@
-"""Compiled inner loop of the virtual culture: fixed-step Izhikevich neurons with depressing synapses.
+"""Compiled inner loop of the virtual culture: fixed-step Izhikevich neurons, depressing synapses.
 
 One step ``k`` covers the interval ``((k - 1) dt, k dt]``; a spike in step ``k`` has time ``k dt``.
 Order of work in step ``k`` (the same whatever the chunking, so results never depend on how far
@@ -65,7 +65,8 @@ def run_steps(k_first, k_last,
               f_step, f_neuron, f_pos,
               m_step, m_neuron, m_pos, mini_amp,
               n_step, n_el, n_pos,
-              dt_ms, decay_e, decay_slow, slow_ratio, decay_i, decay_ad, jump_ad, ref_steps, dead_steps,
+              dt_ms, decay_e, decay_slow, slow_ratio, decay_i, decay_ad, jump_ad, ref_steps,
+              dead_steps,
               p_detect, hash_seed,
               out_step, out_el, counters):
     """Run steps ``k_first..k_last`` (inclusive) or until the output buffer could overflow.
@@ -91,7 +92,7 @@ def run_steps(k_first, k_last,
             ii[i] += ring_i[slot, i]
             ring_e[slot, i] = 0.0
             ring_i[slot, i] = 0.0
-        while m_pos < m_step.shape[0] and m_step[m_pos] == k:
+        while m_pos < m_step.shape[0] and m_step[m_pos] <= k:
             ie[m_neuron[m_pos]] += mini_amp
             counters[C_MINIS] += 1
             m_pos += 1
@@ -105,7 +106,7 @@ def run_steps(k_first, k_last,
             islow[i] *= decay_slow
             ii[i] *= decay_i
             w_ad[i] *= decay_ad
-        while f_pos < f_step.shape[0] and f_step[f_pos] == k:
+        while f_pos < f_step.shape[0] and f_step[f_pos] <= k:
             j = f_neuron[f_pos]
             f_pos += 1
             if k - last_spike[j] <= ref_steps:
@@ -146,7 +147,7 @@ def run_steps(k_first, k_last,
                     out_el[n_out] = e
                     n_out += 1
                     counters[C_DETECTED] += 1
-        while n_pos < n_step.shape[0] and n_step[n_pos] == k:
+        while n_pos < n_step.shape[0] and n_step[n_pos] <= k:
             e = n_el[n_pos]
             n_pos += 1
             if k - last_det[e] < dead_steps:

@@ -1,4 +1,4 @@
-"""The virtual culture's anatomy: MEA layout, neuron placement, synapses, recording and stimulation sites.
+"""The virtual culture's anatomy: MEA layout, neurons, synapses, recording and stimulation sites.
 
 Everything here is drawn once, at construction, from one seeded generator; nothing changes later.
 """
@@ -73,7 +73,7 @@ class CultureParams:
 
     n_neurons: int = 1000
     frac_exc: float = 0.8
-    dt: float = 1e-4  #: s, fixed integration step
+    dt: float = 1e-4  #: s, fixed integration step (at most 0.5 ms)
     margin: float = 100e-6  #: m, neurons are placed this far beyond the outer electrodes
     # recording
     rec_radius: float = 60e-6  #: m, an electrode records the neurons whose soma is this close
@@ -114,13 +114,14 @@ class CultureParams:
     noise_block: float = 0.1  #: s, spontaneous events are drawn in blocks of this length
 
     def __post_init__(self):
-        _v.integer("n_neurons", self.n_neurons, lo=10, hi=20000)
+        # anatomy is drawn with dense N x N arrays: a few hundred MB at the upper bound
+        _v.integer("n_neurons", self.n_neurons, lo=10, hi=3000)
         positive = ("dt", "rec_radius", "dead_time", "length_constant", "conduction_velocity",
-                    "tau_e", "tau_slow", "tau_i", "tau_rec_exc", "tau_rec_inh", "adapt_tau", "stim_q50",
-                    "stim_d0", "direct_latency", "noise_block")
+                    "tau_e", "tau_slow", "tau_i", "tau_rec_exc", "tau_rec_inh", "adapt_tau",
+                    "stim_q50", "stim_d0", "direct_latency", "noise_block")
         nonneg = ("margin", "noise_rate", "out_degree", "synaptic_delay", "w_ee", "w_ei", "w_ie",
-                  "w_ii", "slow_ratio", "adapt_jump", "mini_rate", "mini_amp", "stim_q_sigma", "axon_length",
-                  "direct_refractory")
+                  "w_ii", "slow_ratio", "adapt_jump", "mini_rate", "mini_amp", "stim_q_sigma",
+                  "axon_length", "direct_refractory")
         unit = ("frac_exc", "p_detect", "use_exc", "use_inh")
         for f in fields(self):
             val = getattr(self, f.name)
@@ -130,7 +131,7 @@ class CultureParams:
                 _v.real(f.name, val, lo=0.0)
             elif f.name in unit:
                 _v.real(f.name, val, lo=0.0, hi=1.0)
-        _v.real("dt", self.dt, lo=1e-6, hi=1e-3)
+        _v.real("dt", self.dt, lo=1e-6, hi=5e-4)  # forward Euler on Izhikevich: <= 0.5 ms
         if self.use_exc == 0.0 or self.use_inh == 0.0:
             raise ValueError(f"use_exc = {self.use_exc:g}, use_inh = {self.use_inh:g}; "
                              "synaptic use must be in (0, 1]")

@@ -1,4 +1,4 @@
-"""A virtual culture: a seeded spiking network with network bursts, recorded and stimulated by an MEA.
+"""A virtual culture: a seeded spiking network with network bursts, on a stimulating MEA.
 
 About a thousand Izhikevich neurons (80 % excitatory) lie on and around an MCS 8 x 8 array
 (200 um pitch, no corners). Synapses connect them with a distance-dependent probability and an
@@ -289,7 +289,8 @@ class VirtualCulture:
             f0 = int(np.searchsorted(self._f_step, k_first))
             k_done, n_out, f_pos, self._m_pos, self._n_pos = _k.run_steps(
                 k_first, k_last,
-                self._v, self._u, self._w_ad, self._ie, self._islow, self._ii, self._x, self._last_spike,
+                self._v, self._u, self._w_ad, self._ie, self._islow, self._ii, self._x,
+                self._last_spike,
                 net.a, net.b, net.c, net.d, net.ibias, net.is_exc, net.use,
                 net.rec_decay_per_step,
                 net.syn_ptr, net.syn_post, net.syn_w, net.syn_delay, self._ring_e, self._ring_i,

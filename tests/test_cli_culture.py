@@ -60,7 +60,7 @@ def test_stim_rows_are_converted_and_bad_ones_refused():
     (["--param", "n_neurons=abc"], "must be an integer"),
     (["--duration", "-1"], "--duration"),
     (["--step", "0.5"], "--step"),
-    (["--electrodes", "61"], "invalid choice"),
+    (["--electrodes", "61"], "--electrodes: invalid choice: 61"),
     (["--seed", "-3"], "seed"),
 ])
 def test_bad_input_gives_one_line_and_status_2(capsys, argv, match):

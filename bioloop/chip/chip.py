@@ -171,10 +171,11 @@ class Chip:
         self._r_thr = sample_resistances(cfg, (C, N_BITS), die_p, die_ap, rng)
         self._r_read = sample_resistances(cfg, (C, N_READ_REFS, 2), die_p, die_ap, rng)
         sm = cfg.sigma_mirror
-        self._m_col = mirrors((C, N_DENDS), sm, rng)  # synapse column mirrors
-        self._m_ref = mirrors((C, N_DENDS), sm, rng)  # PSP-reference copy into each column
-        self._m_thg = mirrors((C,), sm, rng)
-        self._m_thr = mirrors((C,), sm, rng)
+        # one x1/x2/x4 mirror bank per column: the synapse cell and the PSP-reference cell of
+        # each bit meet at the bank's input, so the subtraction happens before the copy and the
+        # AP pedestal cancels bit by bit (ours; see docs/chip-semantics.md, "Mismatch")
+        self._m_col = mirrors((C, N_DENDS), sm, rng)
+        self._m_th = mirrors((C,), sm, rng)  # likewise one bank for threshold gen - ref
 
         def spread(shape, sigma):
             return np.ones(shape) if rng is None else 1.0 + rng.normal(0.0, sigma, shape)
@@ -305,12 +306,11 @@ class Chip:
     # ---- what the image and the devices give ----------------------------------------------
     def _derive(self):
         cfg, vr = self.config, self.config.v_read
-        i_col = weighted_current(self._r_syn.current(self._syn_bits, vr), self._m_col[:, None, :, :])
-        i_ref_row = self._r_psp.current(self._psp_bits, vr)  # (C, K, 3)
-        i_ref = (i_ref_row[:, :, None, :] * self._m_ref[:, None, :, :]).sum(-1)  # (C, K, N)
-        self._i_syn = i_col - i_ref
-        i_th = (weighted_current(self._r_thg.current(self._thg_bits, vr), self._m_thg)
-                - weighted_current(self._r_thr.current(self._thr_bits, vr), self._m_thr))
+        i_cell = self._r_syn.current(self._syn_bits, vr)  # (C, K, N, 3)
+        i_ref = self._r_psp.current(self._psp_bits, vr)[:, :, None, :]  # (C, K, 1, 3)
+        self._i_syn = weighted_current(i_cell - i_ref, self._m_col[:, None, :, :])  # (C, K, N)
+        i_th = weighted_current(self._r_thg.current(self._thg_bits, vr)
+                                - self._r_thr.current(self._thr_bits, vr), self._m_th)
         if np.any(i_th <= 0):
             # the cells hold the image, but it cannot drive the time-window generator: leave the
             # chip unusable (not half-derived) until a working image is written
@@ -353,6 +353,11 @@ class Chip:
         """Integration window of each cluster in seconds, as this instance has it."""
         self._require_programmed()
         return self._t_integ.copy()
+
+    def threshold_current(self) -> np.ndarray:
+        """I_TH = I(threshold gen) - I(threshold ref) of each cluster before scaling, amperes."""
+        self._require_programmed()
+        return self._i_th.copy()
 
     def synaptic_currents(self) -> np.ndarray:
         """Net synaptic current I_COLUMN - I_PSP_REF of each (cluster, row, column), amperes."""

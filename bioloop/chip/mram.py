@@ -68,7 +68,7 @@ def weighted_current(cell_current: np.ndarray, mirror: np.ndarray) -> np.ndarray
 
 # ---- Fig. 5A: why subtraction ------------------------------------------------------------
 def level_decoding(tmr_ratio: float, *, n_rows: int = 4, n_trials: int = 2000,
-                   sigma_r: float = 0.03, r_p: float = 10e3, v_read: float = 0.04,
+                   sigma_r: float = 0.005, r_p: float = 10e3, v_read: float = 0.04,
                    rng: np.random.Generator) -> dict:
     """Decode the summed weight of ``n_rows`` simultaneously active rows, naive vs subtracted.
 

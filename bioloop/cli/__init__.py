@@ -20,6 +20,7 @@ VERBS = (
     "bioloop.cli.replay_cmd",
     "bioloop.cli.inspect_cmd",
     "bioloop.cli.recover_cmd",
+    "bioloop.cli.play_cmd",
     "bioloop.cli.chip_cmd",
     "bioloop.cli.figures_cmd",
 )

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from bioloop.chip import ChipConfig
-from bioloop.session import SessionOptions
-from bioloop.stimulator import StimulatorConfig
-
 
 def add_session_arguments(p, *, window: bool = True) -> None:
     p.add_argument("--network", default="relay",
@@ -39,7 +35,11 @@ def add_session_arguments(p, *, window: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def session_options(args) -> SessionOptions:
+def session_options(args):
+    from bioloop.chip import ChipConfig
+    from bioloop.session import SessionOptions
+    from bioloop.stimulator import StimulatorConfig
+
     cfg = ChipConfig.load(args.chip_config) if args.chip_config else None
     area = args.electrode_area_um2
     stim = StimulatorConfig(

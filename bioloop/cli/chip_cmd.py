@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from bioloop.chip import Chip, ChipConfig
-from bioloop.chip.config import CODE_MAX
-
 NAME = "chip"
 HELP = "chip model: 'info' prints the config and what follows from it"
 
@@ -19,7 +14,9 @@ def add_arguments(p):
     p.add_argument("--clusters", type=int, default=1, help="clusters of that instance")
 
 
-def load_config(args) -> ChipConfig:
+def load_config(args):
+    from bioloop.chip import ChipConfig
+
     cfg = ChipConfig.load(args.config) if getattr(args, "config", None) else ChipConfig()
     if getattr(args, "gclk", None) is not None:
         cfg = cfg.replace(gclk_hz=args.gclk)
@@ -27,6 +24,11 @@ def load_config(args) -> ChipConfig:
 
 
 def run(args) -> dict:
+    import numpy as np
+
+    from bioloop.chip import Chip
+    from bioloop.chip.config import CODE_MAX
+
     cfg = load_config(args)
     thetas = range(1, CODE_MAX + 1)
     out = {

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bioloop.session import read_session
-from bioloop.session.build import run_replay
-from bioloop.session.plots import session_raster
-from bioloop.synthetic import synthetic_culture
-
 from ._session_args import add_session_arguments, format_summary, session_options
 
 NAME = "demo"
@@ -23,6 +18,11 @@ def add_arguments(p):
 
 
 def run(args) -> dict:
+    from bioloop.session import read_session
+    from bioloop.session.build import run_replay
+    from bioloop.session.plots import session_raster
+    from bioloop.synthetic import synthetic_culture
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     events = synthetic_culture(n_electrodes=args.electrodes, duration=args.duration, seed=args.seed)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bioloop.session import read_session
-from bioloop.session.plots import session_raster
-
 from ._session_args import format_summary
 
 NAME = "inspect"
@@ -22,6 +19,9 @@ def add_arguments(p):
 
 
 def run(args) -> dict:
+    from bioloop.session import read_session
+    from bioloop.session.plots import session_raster
+
     sf = read_session(args.session)
     out = dict(sf.summary)
     out["session"] = str(args.session)

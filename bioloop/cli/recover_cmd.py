@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bioloop.session import SessionLog, read_journal, write_session
-
 NAME = "recover"
 HELP = "turn a session journal (left by a crash) into a session file"
 
@@ -16,6 +14,8 @@ def add_arguments(p):
 
 
 def run(args) -> dict:
+    from bioloop.session import SessionLog, read_journal, write_session
+
     jpath = Path(args.journal)
     contents = read_journal(jpath)
     log = SessionLog.from_records(contents.records)

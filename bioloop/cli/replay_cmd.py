@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bioloop import registry
-from bioloop.session.build import run_replay
-
 from ._session_args import add_session_arguments, format_summary, session_options
 
 NAME = "replay"
@@ -35,11 +32,15 @@ def parse_speed(text: str) -> float | None:
 
 
 def open_source(path: str, fmt=None, well=None):
+    from bioloop import registry
+
     source_cls = registry.load("bioloop.sources", "file")
     return source_cls(path, format=fmt, well=well)
 
 
 def run(args) -> dict:
+    from bioloop.session.build import run_replay
+
     speed = parse_speed(args.speed)
     opts = session_options(args)
     src = open_source(args.recording, args.format, args.well)
