@@ -52,10 +52,14 @@ class SpikeFate(enum.IntEnum):
     UNMAPPED = 2
     BLANKED = 3
     MERGED = 4
+    LATE = 5  #: live sessions: arrived after the chip had run its cycle (set by the live loop)
 
 
-#: Names of the drop reasons, in the order their rules are applied.
-DROP_REASONS = ("outside_window", "unmapped", "blanked", "merged")
+#: Names of the drop reasons, in the order their rules are applied (``late`` only live).
+DROP_REASONS = ("outside_window", "unmapped", "blanked", "merged", "late")
+#: reason name -> fate code
+DROP_FATES = {"outside_window": SpikeFate.OUTSIDE_WINDOW, "unmapped": SpikeFate.UNMAPPED,
+              "blanked": SpikeFate.BLANKED, "merged": SpikeFate.MERGED, "late": SpikeFate.LATE}
 
 
 # ---- electrode map ------------------------------------------------------------------------
@@ -693,9 +697,7 @@ class Encoder:
         keep = idx[first]
         frames = AxonFrames(cycles[keep], emap.cluster[chans[keep]], emap.axon[chans[keep]], cfg.gclk_hz)
 
-        dropped = {name: int(np.count_nonzero(fates == code))
-                   for name, code in zip(DROP_REASONS, (SpikeFate.OUTSIDE_WINDOW, SpikeFate.UNMAPPED,
-                                                        SpikeFate.BLANKED, SpikeFate.MERGED), strict=True)}
+        dropped = {name: int(np.count_nonzero(fates == code)) for name, code in DROP_FATES.items()}
         cycle_stop = int(self.cycle_of([t1], t0)[0]) + 1
         return EncodeResult(frames, dropped, n, len(frames), fates, cycles, float(t0), float(t1),
                             cycle_stop)

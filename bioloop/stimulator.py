@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 #: Phase widths are whole multiples of this (the time base of common stimulus generators).
 PHASE_STEP = 20e-6
 POLARITIES = ("cathodic-first", "anodic-first")
-REFUSAL_REASONS = ("unmapped", "amplitude", "charge", "shannon", "min_interval", "rate_cap")
+#: ``behind`` is never set here: the live loop refuses FIREs with it while it lags wall time
+REFUSAL_REASONS = ("unmapped", "amplitude", "charge", "shannon", "min_interval", "rate_cap", "behind")
 RATE_WINDOW = 1.0  #: seconds of the sliding window of the global rate cap
 LIMIT_RTOL = 1e-9  #: a value within this relative distance of a limit passes
 TIME_TOL = 1e-9  #: seconds; two times closer than this count as equal

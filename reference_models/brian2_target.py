@@ -34,6 +34,7 @@ import os
 import shlex
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,8 +178,24 @@ def brian2_run(target: str, model: str, cache_dir=None):
     ------
     ValueError
         As :func:`check_target`, or if ``cache_dir`` lies inside a git checkout.
+
+    Notes
+    -----
+    Inside the context, ``DeprecationWarning`` raised from pyparsing or Brian2 code is
+    ignored (Brian2 2.9 calls pyparsing's deprecated camelCase API).
     """
     check_target(target)
+    with warnings.catch_warnings():
+        # pyparsing >= 3.3 deprecates the camelCase API that Brian2 2.9 still calls; Elephant
+        # (imported for the statistics) turns on "once" for UserWarning, a base class of
+        # pyparsing's deprecation warning, so without this every run would print them
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(pyparsing|brian2)\b")
+        with _brian2_settings(target, model, cache_dir) as info:
+            yield info
+
+
+@contextlib.contextmanager
+def _brian2_settings(target: str, model: str, cache_dir):
     import brian2
     from brian2.devices.device import reset_device, set_device
 

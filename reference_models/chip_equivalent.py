@@ -36,12 +36,14 @@ in C++ standalone mode.
 
 Floating-point order (what exactness needs)
 -------------------------------------------
-- Currents of codes are built from cells, as the device does: bit ``i`` of a code is one
-  cell of current ``V_READ / R_P`` (set) or ``V_READ / R_AP`` (clear) mirrored x 2**i, and
-  the three are added in bit order, ``(I_0 + 2 I_1) + 4 I_2``. ``I_TH`` is likewise
-  ``I(gen) - I(ref)`` from the threshold cells, not ``theta alpha``: the two are equal in
-  exact arithmetic but round differently, and a PSP step one ulp off turns threshold ties
-  (``V_RFR + 350 mV = V_TH``, ``540 mV + 300 mV + 10 mV``...) into different decisions.
+- Currents are built from cells as the semantics page's mismatch section says: bit ``i`` of
+  the synapse code and of the row's PSP reference are cells of current ``V_READ / R_P``
+  (set) or ``V_READ / R_AP`` (clear) that meet at the bit's mirror (x 2**i), so
+  ``I_syn = (d_0 + 2 d_1) + 4 d_2`` with ``d_i = I(w_i) - I(r_i)``, added in bit order;
+  ``I_TH`` likewise from the threshold gen and ref cells, not ``theta alpha``. These are
+  equal in exact arithmetic but round differently, and a PSP step one ulp off turns
+  threshold ties (``V_RFR + 350 mV = V_TH``, ``540 mV + 300 mV + 10 mV``...) into
+  different decisions.
 - ``G = ((I_syn current_scale) T_integ) / C_INT`` with
   ``T_integ = (C_TWG (V_TH - V_CM_TWG)) / (I_TH current_scale)``, computed once in NumPy
   float64 and passed as the synaptic weight.
@@ -61,6 +63,7 @@ Floating-point order (what exactness needs)
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -146,32 +149,37 @@ def unique_pulses(frames, *, gclk_hz: float, n_clusters: int, t_now: int, until)
                   int(cyc.size - key.size), until)
 
 
-def code_current(config, codes) -> np.ndarray:
-    """Current of 3-bit codes: bit ``i`` is one cell (P if set, else AP) mirrored x 2**i.
+def net_current(config, codes, ref_codes) -> np.ndarray:
+    """Net current of 3-bit codes against reference codes, subtracted bit by bit.
 
-    The three mirrored cell currents ``V_READ / R`` are added in bit order,
-    ``(I_0 + 2 I_1) + 4 I_2``; nominally this is ``w I_P + (7 - w) I_AP``.
+    Bit ``i`` of each code is one cell (P if set, else AP) of current ``V_READ / R``; the
+    code's cell and the reference's cell of that bit meet at the bit's mirror (x 2**i), so
+    ``I = sum_i 2**i (I(code_i) - I(ref_i))``, added in bit order ``(d_0 + 2 d_1) + 4 d_2``
+    (``docs/chip-semantics.md``, Mismatch). Nominally ``(code - ref) alpha``.
 
     Examples
     --------
     >>> from bioloop.chip import ChipConfig
-    >>> [round(float(x) * 1e6, 9) for x in code_current(ChipConfig(), [0, 7])]  # uA
-    [14.0, 28.0]
+    >>> round(float(net_current(ChipConfig(), 6, 2)) * 1e6, 9)  # (6 - 2) alpha, uA
+    8.0
     """
     codes = np.asarray(codes, dtype=np.int64)
-    total = np.zeros(codes.shape)
+    ref = np.asarray(ref_codes, dtype=np.int64)
+    i_p, i_ap = config.v_read / config.r_p, config.v_read / config.r_ap
+    total = np.zeros(np.broadcast_shapes(codes.shape, ref.shape))
     for i in range(N_BITS):
-        cell = np.where((codes >> i) & 1, config.v_read / config.r_p, config.v_read / config.r_ap)
-        total = total + cell * float(2**i)
+        d = np.where((codes >> i) & 1, i_p, i_ap) - np.where((ref >> i) & 1, i_p, i_ap)
+        total = total + d * float(2**i)
     return total
 
 
 def psp_steps(config, program: ChipProgram) -> np.ndarray:
     """PSP step ``G`` (volts) of every (cluster, row, column) with nominal devices.
 
-    ``G = ((I_syn current_scale) T_integ) / C_INT`` with ``I_syn = I(w) - I(r)``,
+    ``G = ((I_syn current_scale) T_integ) / C_INT`` with ``I_syn = net_current(w, r)``,
     ``T_integ = (C_TWG (V_TH - V_CM_TWG)) / (I_TH current_scale)`` and
-    ``I_TH = I(gen) - I(ref)`` (:func:`code_current`); nominally ``G = s / theta * 250 mV``.
+    ``I_TH = net_current(gen, ref)`` (:func:`net_current`); nominally
+    ``G = s / theta * 250 mV``.
 
     Examples
     --------
@@ -182,9 +190,8 @@ def psp_steps(config, program: ChipProgram) -> np.ndarray:
     >>> round(float(psp_steps(ChipConfig(), prog)[0, 0, 0]), 9)  # s/theta = 4/5 of 250 mV
     0.2
     """
-    i_syn = (code_current(config, program.weights)
-             - code_current(config, program.psp_ref)[:, :, None])
-    i_th = code_current(config, program.threshold_gen) - code_current(config, program.threshold_ref)
+    i_syn = net_current(config, program.weights, program.psp_ref[:, :, None])
+    i_th = net_current(config, program.threshold_gen, program.threshold_ref)
     t_integ = config.c_twg * (config.v_th - config.v_cm_twg) / (i_th * config.current_scale)
     return i_syn * config.current_scale * t_integ[:, None, None] / config.c_int
 
@@ -344,22 +351,20 @@ class ChipEquivalentBackend(Backend):
         return self._program
 
     def _simulate(self, pulses: Pulses, n_cycles: int):
-        import brian2 as b
-
         cfg = self.config
         prog = self._program
         n = self.n_clusters * N_DENDS
-        dt = cfg.gclk_period * b.second
-        ns = {
-            "V_TH": cfg.v_th * b.volt, "V_REST": cfg.v_rest * b.volt, "V_RFR": cfg.v_rfr * b.volt,
-            "V_LAT": cfg.v_lat * b.volt, "V_DD": cfg.v_dd * b.volt, "V_ZERO": 0.0 * b.volt,
-            "L": cfg.leak_step * b.volt, "N_ABS": int(cfg.n_abs),
-            "EVERY": 1 if cfg.leak_mode == "every_cycle" else 0,
-        }
         with brian2_run(self.target, "chip_equivalent", self.cache_dir) as info:
-            import time
+            import brian2 as b
 
             t0 = time.perf_counter()
+            dt = cfg.gclk_period * b.second
+            ns = {
+                "V_TH": cfg.v_th * b.volt, "V_REST": cfg.v_rest * b.volt,
+                "V_RFR": cfg.v_rfr * b.volt, "V_LAT": cfg.v_lat * b.volt,
+                "V_DD": cfg.v_dd * b.volt, "V_ZERO": 0.0 * b.volt, "L": cfg.leak_step * b.volt,
+                "N_ABS": int(cfg.n_abs), "EVERY": 1 if cfg.leak_mode == "every_cycle" else 0,
+            }
             rel = pulses.cycles - self.cycle
             gen = b.SpikeGeneratorGroup(n, pulses.row.astype(np.int64), rel * dt, dt=dt,
                                         sorted=True, name="axons")

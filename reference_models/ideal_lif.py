@@ -235,16 +235,10 @@ class IdealLIFBackend(Backend):
         return self._program
 
     def _simulate(self, pulses, n_cycles: int):
-        import brian2 as b
-
         m, cfg = self.mapping, self.config
         n = self.n_clusters * N_DENDS
         period = cfg.gclk_period
-        dt = period / self.substeps * b.second
         k_leak = 0.0 if math.isinf(m.tau_m) else 1.0 / m.tau_m
-        ns = {"V_TH": m.v_th * b.volt, "V_REST": m.v_rest * b.volt, "V_RESET": m.v_reset * b.volt,
-              "V_LAT": m.v_lat * b.volt, "V_FLOOR": m.v_floor * b.volt, "V_CEIL": m.v_ceil * b.volt,
-              "V_ZERO": 0.0 * b.volt, "K_LEAK": k_leak / b.second, "T_REF": m.t_ref * b.second}
         eqs = """
         dv/dt = (V_REST - v) * K_LEAK : volt (unless refractory)
         acc : volt
@@ -253,7 +247,14 @@ class IdealLIFBackend(Backend):
         n_ign : integer
         """
         with brian2_run(self.target, "ideal_lif", self.cache_dir) as info:
+            import brian2 as b
+
             t0 = time.perf_counter()
+            dt = period / self.substeps * b.second
+            ns = {"V_TH": m.v_th * b.volt, "V_REST": m.v_rest * b.volt,
+                  "V_RESET": m.v_reset * b.volt, "V_LAT": m.v_lat * b.volt,
+                  "V_FLOOR": m.v_floor * b.volt, "V_CEIL": m.v_ceil * b.volt,
+                  "V_ZERO": 0.0 * b.volt, "K_LEAK": k_leak / b.second, "T_REF": m.t_ref * b.second}
             rel = (pulses.cycles - self.cycle) * self.substeps
             gen = b.SpikeGeneratorGroup(n, pulses.row.astype(np.int64), rel * dt, dt=dt,
                                         sorted=True, name="axons")

@@ -368,7 +368,7 @@ def test_random_inputs_match_the_rules(rng, scope):
                    strict=True))
     assert got == pulses  # also: frames sorted by (cycle, cluster, axon)
     check_invariant(res)
-    assert all(res.dropped[k] > 0 for k in DROP_REASONS)  # the draw exercises every rule
+    assert all(res.dropped[k] > 0 for k in DROP_REASONS if k != "late")  # every encoder rule (late is live-only)
 
 
 def test_encode_is_pure(rng):

@@ -63,6 +63,10 @@ class _LiveSource(Source):
         """The stream this source reads."""
         return self._conn.summary
 
+    def clock(self) -> float:
+        """LSL's clock (``local_clock``) now, s: the time base of this source's spike times."""
+        return self._clock()
+
     @property
     def gaps(self):
         """Stretches without connection (see :class:`~bioloop.adapters.lsl.connection.Gap`)."""

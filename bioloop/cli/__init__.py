@@ -20,7 +20,9 @@ VERBS = (
     "bioloop.cli.replay_cmd",
     "bioloop.cli.inspect_cmd",
     "bioloop.cli.recover_cmd",
+    "bioloop.cli.live_cmd",
     "bioloop.cli.play_cmd",
+    "bioloop.cli.culture_cmd",
     "bioloop.cli.chip_cmd",
     "bioloop.cli.figures_cmd",
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..encoder import DROP_REASONS, SpikeFate
+from ..encoder import DROP_FATES, SpikeFate
 from ..stimulator import REFUSAL_REASONS
 from ..types import AxonFrames, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter, Record
@@ -168,8 +168,7 @@ class SessionLog:
 
     def dropped(self) -> dict[str, int]:
         f = self.array("in", "fates")
-        codes = (SpikeFate.OUTSIDE_WINDOW, SpikeFate.UNMAPPED, SpikeFate.BLANKED, SpikeFate.MERGED)
-        return {name: int(np.count_nonzero(f == c)) for name, c in zip(DROP_REASONS, codes, strict=True)}
+        return {name: int(np.count_nonzero(f == c)) for name, c in DROP_FATES.items()}
 
     def refused(self) -> dict[str, int]:
         r = self.array("ref", "reason")

@@ -4,7 +4,7 @@ Layout (one Segment, ``session``):
 
 - input SpikeTrains, one per electrode (``bioloop_kind = "spikes"``), each spike's fate as an
   integer code in the array annotation ``fate`` (0 pulse, 1 outside_window, 2 unmapped,
-  3 blanked, 4 merged; the Block annotation ``fate_codes_json`` says so too);
+  3 blanked, 4 merged, 5 late; the Block annotation ``fate_codes_json`` says so too);
 - AXON pulses and FIREs as two IrregularlySampledSignals ``axon_all`` / ``fire_all``
   (``bioloop_kind`` ``axon`` / ``fire``; times = cycle / GCLK from the window start; columns
   cycle, cluster, axon / dend). NIX makes every object and every annotated value costly:
@@ -30,13 +30,11 @@ import numpy as np
 import quantities as pq
 
 from .. import neoconv
-from ..encoder import DROP_REASONS, SpikeFate
+from ..encoder import DROP_FATES, SpikeFate
 from ..types import FireEvents, SpikeEvents, StimCommands
 from .log import SessionLog
 
-FATE_NAMES = {int(SpikeFate.PULSE): "pulse", **{int(c): n for c, n in zip(
-    (SpikeFate.OUTSIDE_WINDOW, SpikeFate.UNMAPPED, SpikeFate.BLANKED, SpikeFate.MERGED),
-    DROP_REASONS, strict=True)}}
+FATE_NAMES = {int(SpikeFate.PULSE): "pulse", **{int(c): n for n, c in DROP_FATES.items()}}
 SESSION_MARK = "bioloop session"
 
 
