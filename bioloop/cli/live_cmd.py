@@ -85,7 +85,7 @@ def run(args) -> dict:
             with JournalWriter(jpath) as journal:
                 log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
                 run_live(source, encoder=enc, backend=parts.backend, stimulator=stim, log=log, t0=t0,
-                         clock=clock, sink=sink,
+                         clock=clock, sink=sink, signed_weights=parts.program.signed_weights,
                          timing=LiveTiming(duration=args.duration, hold=args.hold_ms * 1e-3,
                                            budget=args.budget_ms * 1e-3))
         finally:

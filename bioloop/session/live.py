@@ -51,7 +51,8 @@ class LiveTiming:
 
 def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: Stimulator, log: SessionLog,
              t0: float, clock: Callable[[], float], sink: Sink | None = None, monitor=None,
-             timing: LiveTiming = LiveTiming(), should_stop: Callable[[], bool] = lambda: False) -> SessionLog:
+             timing: LiveTiming = LiveTiming(), should_stop: Callable[[], bool] = lambda: False,
+             signed_weights: np.ndarray | None = None) -> SessionLog:
     """Run the closed loop until ``timing.duration`` has passed, the source ends, ``should_stop()``
     is true, or KeyboardInterrupt; the log is always finished.
 
@@ -69,6 +70,9 @@ def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: 
         Where accepted commands go.
     monitor : object with ``push_fires(FireEvents, time_offset=...)``, optional
         Receives the chip's FIREs (monitoring stream).
+    signed_weights : numpy.ndarray (C, K, N), optional
+        The program's ``s = w - r``: the triggering input of a FIRE is then the latest spike of
+        its cycle on an axon that drives that neuron (otherwise the latest of its cluster).
     """
     g = encoder.config.gclk_hz
     emap = encoder.electrode_map
@@ -97,7 +101,7 @@ def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: 
                     state.cycle = step.t_end
                 continue
             _process(chunk, encoder, emap, backend, stimulator, log, t0, t_end, g, clock, sink, monitor,
-                     timing, state)
+                     timing, state, signed_weights)
     except KeyboardInterrupt:
         log.note(clock() - t0, "interrupted", "stopped by Ctrl-C")
     finally:
@@ -107,7 +111,7 @@ def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: 
 
 
 def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_end, g, clock, sink, monitor,
-             timing, state: _LoopState) -> None:
+             timing, state: _LoopState, signed) -> None:
     times, chans = chunk.times, chunk.channels
     chip_cycle = state.cycle
     inside = (times >= t0) & (times <= t_end)
@@ -146,14 +150,12 @@ def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_
         if sink is not None:
             sink.write(stim.commands)
         pushed = clock()
-        trig = _trigger_times(sub.times[enc.fates == SpikeFate.PULSE],
-                              emap.cluster[sub.channels[enc.fates == SpikeFate.PULSE]],
-                              enc.spike_cycles[enc.fates == SpikeFate.PULSE])
-        src_cycle = stim.commands.source_cycle
-        keys = list(zip(src_cycle.tolist(), stim.accepted_cluster.tolist(), strict=True))
-        t_in = np.array([trig.get(k, np.nan) for k in keys])
+        pulse = enc.fates == SpikeFate.PULSE
+        ch = sub.channels[pulse]
+        t_in = _trigger_times(sub.times[pulse], enc.spike_cycles[pulse], emap.cluster[ch], emap.axon[ch],
+                              stim.commands.source_cycle, stim.accepted_cluster, stim.accepted_dend, signed)
         latency = pushed - t_in
-        cyc_lat = src_cycle
+        cyc_lat = stim.commands.source_cycle
         state.blanks = state.blanks.extend(encoder.blanking_for(stim.commands))
     if monitor is not None and len(fires):
         monitor.push_fires(fires, time_offset=t0)
@@ -162,13 +164,18 @@ def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_
                   latency=latency, latency_cycle=cyc_lat)
 
 
-def _trigger_times(times, cluster, cycles) -> dict:
-    """Latest input timestamp of each (cycle, cluster): the spike that completed the trigger."""
-    out: dict = {}
-    for t, c, k in zip(times.tolist(), cluster.tolist(), cycles.tolist(), strict=True):
-        key = (k, c)
-        if t > out.get(key, -math.inf):
-            out[key] = t
+def _trigger_times(times, cycles, cluster, axon, f_cycle, f_cluster, f_dend, signed) -> np.ndarray:
+    """Timestamp of the input that triggered each FIRE: the latest spike of the FIRE's cycle and
+    cluster on an axon with a non-zero synapse onto its neuron (any axon if none has one)."""
+    out = np.full(f_cycle.size, np.nan)
+    for i, (k, c, n) in enumerate(zip(f_cycle.tolist(), f_cluster.tolist(), f_dend.tolist(), strict=True)):
+        here = (cycles == k) & (cluster == c)
+        if signed is not None:
+            drives = here & (signed[c, axon, n] != 0)
+            if np.any(drives):
+                here = drives
+        if np.any(here):
+            out[i] = times[here].max()
     return out
 
 

@@ -1,0 +1,233 @@
+"""The live loop: deterministic checks of its rules in-process, and real LSL between processes."""
+
+from __future__ import annotations
+
+import signal
+
+import numpy as np
+import pytest
+
+from bioloop.encoder import SpikeFate
+from bioloop.session.build import SessionOptions, build
+from bioloop.session.live import LiveTiming, run_live
+from bioloop.session.log import SessionLog
+from bioloop.sinks import Sink
+from bioloop.sources import Source
+from bioloop.types import SpikeEvents
+
+from lsl_helpers import Children, finish_json, spawn, spawn_cli, stop, unique, wait_line
+
+LABELS = ("a", "b", "c", "d")
+
+
+class ScriptedSource(Source):
+    """A live source on a simulated clock: chunk i arrives at ``arrive[i]`` (our own ABC, not a
+    stand-in for a library). Each read advances the clock to the next arrival."""
+
+    name = "scripted"
+
+    def __init__(self, chunks, arrive, clock):
+        self._chunks = list(chunks)
+        self._arrive = list(arrive)
+        self._clock = clock
+
+    @property
+    def labels(self):
+        return LABELS
+
+    def read_chunk(self, timeout=0.0):
+        if not self._chunks:
+            return None
+        self._clock.now = self._arrive.pop(0)
+        return self._chunks.pop(0)
+
+
+class Clock:
+    def __init__(self, now=0.0, cost=0.0):
+        self.now, self.cost = now, cost
+
+    def __call__(self):
+        self.now += self.cost  # each look at the clock costs this much processing time
+        return self.now
+
+
+class ListSink(Sink):
+    name = "list"
+
+    def __init__(self):
+        self.written = []
+
+    def write(self, commands):
+        self.written.append(commands)
+
+
+def _chunk(times, chans, t_start, t_stop):
+    return SpikeEvents(np.asarray(times, float), np.asarray(chans, np.int64), LABELS, t_start, t_stop)
+
+
+def _setup(t0=100.0, **opts):
+    placeholder = _chunk([], [], t0, t0 + 10)
+    parts = build(placeholder, SessionOptions(network="relay", mismatch=False, t_start=t0, t_stop=t0 + 10, **opts))
+    log = SessionLog(LABELS, parts.encoder.config.gclk_hz, parts.backend.n_clusters, parts.meta)
+    return parts, log
+
+
+def test_spikes_become_stimulation_with_latency_and_late_spikes_are_counted():
+    t0 = 100.0
+    parts, log = _setup(t0)
+    clock = Clock(t0)
+    chunks = [
+        _chunk([100.0105], [0], 100.0, 100.011),          # cycle 11 -> FIRE -> stim on electrode 0
+        _chunk([100.0305, 100.0306], [1, 2], 100.011, 100.031),
+        _chunk([100.0200], [3], 100.019, 100.032),        # stamped in a cycle already run: late
+    ]
+    arrive = [100.0107, 100.0309, 100.0321]
+    src = ScriptedSource(chunks, arrive, clock)
+    sink = ListSink()
+    run_live(src, encoder=parts.encoder, backend=parts.backend, stimulator=parts.stimulator, log=log, t0=t0,
+             clock=clock, sink=sink, timing=LiveTiming(duration=1.0), signed_weights=parts.program.signed_weights)
+    s = log.summary()
+    assert s["input_spikes"] == 4 and s["axon_pulses"] == 3 and s["dropped"]["late"] == 1
+    assert s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
+    assert s["fires"] == s["stimulations"] + sum(s["refused"].values())
+    written = np.concatenate([c.electrode for c in sink.written]).tolist()
+    assert written == [0, 1, 2]
+    assert log.fates[-1] == SpikeFate.PULSE and SpikeFate.LATE in log.fates.tolist()
+    # latency = clock at the push - the triggering spike's timestamp (simulated clock: exact)
+    np.testing.assert_allclose(log.latencies, [100.0107 - 100.0105, 100.0309 - 100.0305, 100.0309 - 100.0306],
+                               atol=1e-9)
+
+
+def test_falling_behind_suspends_stimulation_and_resumes():
+    t0 = 0.0
+    parts, log = _setup(t0)
+    clock = Clock(t0)
+    # second chunk is processed 20 ms after its spike: over the 5 ms budget
+    chunks = [_chunk([0.0105], [0], 0.0, 0.011), _chunk([0.0505], [1], 0.011, 0.051),
+              _chunk([0.0905], [2], 0.051, 0.091)]
+    arrive = [0.0106, 0.0705, 0.0906]
+    sink = ListSink()
+    run_live(ScriptedSource(chunks, arrive, clock), encoder=parts.encoder, backend=parts.backend,
+             stimulator=parts.stimulator, log=log, t0=t0, clock=clock, sink=sink,
+             timing=LiveTiming(duration=1.0, budget=5e-3))
+    s = log.summary()
+    assert s["refused"]["behind"] == 1 and s["stimulations"] == 2
+    assert [k for _, k, _ in log.events][:2] == ["stall", "resume"]
+    assert np.concatenate([c.electrode for c in sink.written]).tolist() == [0, 2]
+
+
+def test_blanking_applies_to_live_input():
+    t0 = 0.0
+    parts, log = _setup(t0)
+    clock = Clock(t0)
+    chunks = [_chunk([0.0105], [0], 0.0, 0.011), _chunk([0.0115, 0.0116], [0, 1], 0.011, 0.012)]
+    arrive = [0.0106, 0.0117]
+    run_live(ScriptedSource(chunks, arrive, clock), encoder=parts.encoder, backend=parts.backend,
+             stimulator=parts.stimulator, log=log, t0=t0, clock=clock, timing=LiveTiming(duration=1.0))
+    assert log.summary()["dropped"]["blanked"] == 1  # electrode 0 inside its own stimulation's window
+
+
+# ---- real LSL, several processes ----------------------------------------------------------
+
+PUSHER = """
+name, n = sys.argv[1], int(sys.argv[2])
+info = pylsl.StreamInfo(name, "SpikeEvents", 1, pylsl.IRREGULAR_RATE, pylsl.cf_int32, "src-" + name)
+els = info.desc().append_child("electrodes")
+for lab in ["a", "b", "c", "d"]:
+    els.append_child("electrode").append_child_value("label", lab)
+out = pylsl.StreamOutlet(info)
+print("ready", flush=True)
+while not out.have_consumers():
+    time.sleep(0.01)
+time.sleep(float(sys.argv[3]))
+for i in range(n):
+    out.push_sample([i % 4], pylsl.local_clock())
+    time.sleep(0.05)
+print("done", flush=True)
+time.sleep(30)
+"""
+
+STIM_READER = """
+name = sys.argv[1]
+streams = pylsl.resolve_byprop("name", name, 1, 30.0)
+inlet = pylsl.StreamInlet(streams[0], max_buflen=10)
+inlet.open_stream(10.0)
+print("ready", flush=True)
+got = []
+t_end = time.time() + float(sys.argv[2])
+while time.time() < t_end:
+    s, ts = inlet.pull_sample(0.1)
+    if s is not None:
+        got.append([float(x) for x in s] + [ts])
+print(json.dumps({"samples": got}), flush=True)
+"""
+
+
+@pytest.fixture
+def children():
+    ch = Children()
+    yield ch
+    ch.close()
+
+
+@pytest.mark.lsl
+@pytest.mark.slow
+def test_live_closed_loop_between_processes(tmp_path, children):
+    spikes, stims = unique("spk"), unique("stim")
+    out = tmp_path / "live.nix"
+    live = children.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", stims, "--duration", "8",
+                                  "--out", out, "--gclk", "50000", "--ideal", "--min-interval-ms", "1",
+                                  "--resolve-timeout", "30", "--json", "--quiet"))
+    pusher = children.add(spawn(PUSHER, spikes, "40", "4.0"))
+    wait_line(pusher)
+    reader = children.add(spawn(STIM_READER, stims, "9"))
+    wait_line(reader, timeout=30)
+    code, summary, err = finish_json(live, timeout=60)
+    assert code == 0, err
+    _, got, rerr = finish_json(reader, timeout=30)
+    assert got is not None, rerr
+    samples = np.array(got["samples"])
+    s = summary
+    assert s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
+    assert s["fires"] == s["stimulations"] + sum(s["refused"].values())
+    assert s["input"]["received"] == 40
+    # relay: every spike on electrode e asks for stimulation of e; 50 ms apart, none refused
+    assert s["stimulations"] == 40 and len(samples) == 40
+    assert samples[:, 0].astype(int).tolist() == [i % 4 for i in range(40)]
+    assert np.all(samples[:, 1] == -1.0)  # 1 uA, cathodic first
+    assert np.all(samples[:, 2] == 200.0)
+    assert s["latency_ms"]["n"] == 40 and 0 < s["latency_ms"]["p50"] < 50  # loose: a loaded machine
+    assert out.exists() and not (tmp_path / "live.nix.journal").exists()
+    from bioloop.session import read_session
+
+    sf = read_session(out)
+    assert len(sf.stim) == 40 and sf.latency_ms.size == 40
+
+
+@pytest.mark.lsl
+@pytest.mark.slow
+def test_live_ends_cleanly_on_sigint_with_the_session_written(tmp_path, children):
+    spikes = unique("spk")
+    out = tmp_path / "live.nix"
+    pusher = children.add(spawn(PUSHER, spikes, "200", "0.5"))
+    wait_line(pusher)
+    live = children.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", unique("stim"),
+                                  "--out", out, "--json", "--quiet", "--resolve-timeout", "30"))
+    import time
+
+    time.sleep(6)  # resolve, warm up, and receive some spikes
+    stop(live, signal.SIGINT, timeout=30)
+    code, summary, err = finish_json(live, timeout=30)
+    assert code == 0, err
+    assert summary["input_spikes"] > 0
+    assert summary["notes"]["interrupted"] == 1
+    assert out.exists()
+
+
+def test_live_cli_bad_input_is_one_line(tmp_path, capsys):
+    from bioloop.cli import main
+
+    assert main(["live", "--input-stream", "x", "--duration", "-1", "--out", str(tmp_path / "s.nix")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--duration" in err[0]
+    assert main(["live", "--input-stream", "x", "--out", str(tmp_path / "nope" / "s.nix")]) == 2
