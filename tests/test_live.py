@@ -6,6 +6,7 @@ import signal
 
 import numpy as np
 import pytest
+from lsl_helpers import Children, finish_json, spawn, spawn_cli, stop, unique, wait_line
 
 from bioloop.encoder import SpikeFate
 from bioloop.session.build import SessionOptions, build
@@ -14,8 +15,6 @@ from bioloop.session.log import SessionLog
 from bioloop.sinks import Sink
 from bioloop.sources import Source
 from bioloop.types import SpikeEvents
-
-from lsl_helpers import Children, finish_json, spawn, spawn_cli, stop, unique, wait_line
 
 LABELS = ("a", "b", "c", "d")
 

@@ -10,8 +10,6 @@ import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__, registry
 from ..backends.base import Backend
 from ..chip import ChipConfig

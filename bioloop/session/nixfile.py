@@ -50,7 +50,6 @@ def write_session(log: SessionLog, path) -> Path:
         raise ValueError(f"folder {str(path.parent)!r} for the session file does not exist")
     summary = log.summary()
     ev = log.input
-    t_stop = max(ev.t_stop, log.t_stop)
     seg = neo.Segment(name="session")
     # input spikes, with each spike's fate
     trains = neoconv.spike_events_to_neo(ev)
