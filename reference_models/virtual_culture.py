@@ -463,6 +463,16 @@ class VirtualCultureSource(Source):
 class VirtualCultureSink(Sink):
     """A :class:`~bioloop.sinks.Sink` delivering stimulation to a :class:`VirtualCulture`.
 
+    Parameters
+    ----------
+    culture : VirtualCulture
+    late : {"drop", "deliver_now"}
+        What to do with a pulse stamped before the culture's present (a closed loop that
+        advances the culture in chunks sees its FIREs only at the chunk's end): ``"drop"``
+        leaves it to the culture, which counts it ``late``; ``"deliver_now"`` delivers it at
+        the culture's present instead, as a rig delivers a command the moment it arrives, and
+        counts it in :attr:`delivered_late`.
+
     Examples
     --------
     >>> culture = VirtualCulture(seed=3, n_neurons=100)
@@ -474,10 +484,20 @@ class VirtualCultureSink(Sink):
 
     name = "virtual"
 
-    def __init__(self, culture: VirtualCulture):
+    def __init__(self, culture: VirtualCulture, *, late: str = "drop"):
         if not isinstance(culture, VirtualCulture):
             raise TypeError(f"culture must be a VirtualCulture, got {type(culture).__name__}")
         self.culture = culture
+        self.late = _v.choice("late", late, ("drop", "deliver_now"))
+        self.delivered_late = 0
 
     def write(self, commands: StimCommands) -> None:
+        if self.late == "deliver_now" and len(commands):
+            now = self.culture.time
+            past = commands.times < now
+            if np.any(past):
+                self.delivered_late += int(past.sum())
+                commands = StimCommands(np.maximum(commands.times, now), commands.electrode, commands.amplitude,
+                                        commands.phase_width, commands.interphase,
+                                        source_cycle=commands.source_cycle)
         self.culture.stimulate(commands)

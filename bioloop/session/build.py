@@ -153,3 +153,56 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path, *, source_m
     summary = log.summary()
     summary["session"] = str(out)
     return summary
+
+
+def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timing=None,
+             source_meta: dict | None = None, keep_journal: bool = False) -> dict:
+    """Run the closed loop on a live ``source`` (LSL, or a virtual culture on its own clock)
+    and write the session file ``out``; returns the JSON summary.
+
+    The hot path (chip kernels, stimulator) is compiled and warmed before the clock starts;
+    cycle 0 is the GCLK edge at the session's start on ``clock``.
+    """
+    from dataclasses import replace
+
+    from ..encoder import Encoder
+    from ..types import FireEvents
+    from .live import LiveTiming, run_live
+
+    out = Path(out)
+    if out.suffix != ".nix":
+        raise ValueError(f"--out {str(out)!r} must end in .nix")
+    if not out.parent.is_dir():
+        raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
+    jpath = journal_path_for(out)
+    if jpath.exists():
+        raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
+                         f"session with 'bioloop recover {jpath}' or delete it")
+    timing = timing or LiveTiming()
+    labels = source.labels
+    horizon = (timing.duration if timing.duration is not None else 1e7) + 60.0
+    t_now = clock()
+    import numpy as np
+
+    placeholder = SpikeEvents(np.zeros(0), np.zeros(0, np.int64), labels, t_now, t_now + horizon)
+    parts = build(placeholder, replace(opts, t_start=t_now, t_stop=t_now + horizon), source_meta)
+    # compile and warm the hot path, then forget the warm-up
+    state = parts.stimulator.get_state()
+    parts.stimulator.process(FireEvents([0], [0], [0], opts.gclk_hz))
+    parts.stimulator.set_state(state)
+    parts.backend.evolve(parts.encoder.encode(placeholder).frames, until=1)
+    parts.backend.reset()
+    t0 = clock()
+    enc = Encoder(replace(parts.encoder.config, t_start=t0, t_stop=t0 + horizon), parts.encoder.electrode_map)
+    parts.stimulator.config = replace(parts.stimulator.config, time_origin=t0)
+    parts.meta["t_start"] = t0
+    with JournalWriter(jpath) as journal:
+        log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
+        run_live(source, encoder=enc, backend=parts.backend, stimulator=parts.stimulator, log=log, t0=t0,
+                 clock=clock, sink=sink, timing=timing, signed_weights=parts.program.signed_weights)
+    write_session(log, out)
+    if not keep_journal:
+        jpath.unlink()
+    summary = log.summary()
+    summary["session"] = str(out)
+    return summary

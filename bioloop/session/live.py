@@ -5,7 +5,9 @@ is the GCLK edge at ``t0``, the session's start. Each spike is processed as soon
 the chip runs up to the cycle of the newest spike, its FIREs go through the same stimulator and
 safety limits as in replay, and accepted commands are handed to the sink at once. While no
 spike arrives, the chip is advanced to ``hold`` seconds behind the clock (leak and refractory
-counters keep time); a spike stamped in a cycle the chip has already run is dropped as ``late``.
+counters keep time). A spike stamped in a cycle the chip has already run is applied at the next
+edge the chip has not run, as the board would sample a pulse that reaches it late, and counted
+as ``delayed``; one more than ``budget`` behind is dropped as ``late``.
 
 For every stimulation, the latency from the triggering input spike's timestamp to the moment
 the command was handed to the sink is kept. If the loop lags the clock by more than
@@ -117,14 +119,22 @@ def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_
     inside = (times >= t0) & (times <= t_end)
     cyc = np.full(times.size, -1, np.int64)
     cyc[inside] = encoder.cycle_of(times[inside], t0)
-    late = inside & (cyc < chip_cycle)
+    behind_edge = inside & (cyc < chip_cycle)
+    late = behind_edge & ((chip_cycle - cyc) / g > timing.budget)
+    delayed = behind_edge & ~late
     fates = np.zeros(times.size, np.int8)
     keep = ~late
-    sub = SpikeEvents(times[keep], chans[keep], chunk.labels, chunk.t_start, chunk.t_stop)
+    t_enc = times.copy()
+    t_enc[delayed] = t0 + chip_cycle / g  # sampled at the next edge not yet run
+    order = np.argsort(t_enc[keep], kind="stable")
+    sub = SpikeEvents(t_enc[keep][order], chans[keep][order], chunk.labels,
+                      min(chunk.t_start, float(t_enc[keep].min()) if np.any(keep) else chunk.t_start),
+                      max(chunk.t_stop, float(t_enc[keep].max()) if np.any(keep) else chunk.t_stop))
     if len(state.blanks) > 256:  # windows that ended before this chunk can no longer blank
         state.blanks = state.blanks.ending_after(float(times.min()) - 1e-9)
     enc = encoder.encode(sub, state.blanks)
-    fates[keep] = enc.fates
+    kept = np.flatnonzero(keep)[order]
+    fates[kept] = enc.fates
     fates[late] = SpikeFate.LATE
     frames = enc.frames
     until = max(chip_cycle, int(frames.cycles.max()) + 1 if len(frames) else chip_cycle)
@@ -161,7 +171,7 @@ def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_
         monitor.push_fires(fires, time_offset=t0)
     log.add_chunk(spikes=chunk, fates=fates, frames=frames, fires=fires, stim=stim,
                   ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
-                  latency=latency, latency_cycle=cyc_lat)
+                  latency=latency, latency_cycle=cyc_lat, delayed=int(delayed.sum()))
 
 
 def _trigger_times(times, cycles, cluster, axon, f_cycle, f_cluster, f_dend, signed) -> np.ndarray:

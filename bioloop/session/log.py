@@ -53,6 +53,7 @@ class SessionLog:
     journal: JournalWriter | None = None
     ignored_refractory: int = 0
     backend_merged: int = 0
+    delayed: int = 0  #: live: spikes applied at a later GCLK edge than their timestamp's
     t_start: float = 0.0
     t_stop: float = 0.0
     wall_s: float = 0.0
@@ -69,7 +70,7 @@ class SessionLog:
     # ---- adding -------------------------------------------------------------------------
     def add_chunk(self, *, spikes: SpikeEvents | None = None, fates=None, frames: AxonFrames | None = None,
                   fires: FireEvents | None = None, stim=None, ignored_refractory: int = 0,
-                  backend_merged: int = 0, latency=None, latency_cycle=None) -> None:
+                  backend_merged: int = 0, latency=None, latency_cycle=None, delayed: int = 0) -> None:
         """Add one accepted chunk (any part may be missing)."""
         arrays: dict[str, np.ndarray] = {}
         if spikes is not None:
@@ -93,7 +94,8 @@ class SessionLog:
         if latency is not None:
             arrays.update({"lat.latency": np.asarray(latency, np.float64),
                            "lat.cycle": np.asarray(latency_cycle, np.int64)})
-        meta = {"ignored_refractory": int(ignored_refractory), "backend_merged": int(backend_merged)}
+        meta = {"ignored_refractory": int(ignored_refractory), "backend_merged": int(backend_merged),
+                "delayed": int(delayed)}
         self._add(arrays, meta)
         if self.journal is not None:
             self.journal.append("chunk", meta, **arrays)
@@ -104,6 +106,7 @@ class SessionLog:
             self._parts[group][name].append(np.asarray(arr))
         self.ignored_refractory += int(meta.get("ignored_refractory", 0))
         self.backend_merged += int(meta.get("backend_merged", 0))
+        self.delayed += int(meta.get("delayed", 0))
 
     def note(self, time: float, kind: str, text: str) -> None:
         """A counted event of the session (stall, resume, gap, reconnect)."""
@@ -187,6 +190,7 @@ class SessionLog:
             "stimulations": int(self.array("stim", "times").size),
             "refused": self.refused(),
             "ignored_refractory": self.ignored_refractory,
+            "delayed_to_next_edge": self.delayed,
             "duration_s": duration,
             "wall_s": self.wall_s,
             "realtime_factor": duration / self.wall_s if self.wall_s > 0 else None,
