@@ -6,6 +6,8 @@ import neo
 import numpy as np
 import pytest
 import quantities as pq
+
+from bioloop import neoconv
 from bioloop.adapters.files import open_recording
 from bioloop.adapters.neo_files import (
     DetectionOptions,
@@ -16,8 +18,6 @@ from bioloop.adapters.neo_files import (
 )
 from bioloop.adapters.nex_timestamps import read_nex_timestamps
 from bioloop.adapters.sjemea import read_sjemea
-
-from bioloop import neoconv
 
 NEX = "CS056P07R-MEME1.nex"
 FS = 20_000.0  # Hz

@@ -5,10 +5,10 @@ from __future__ import annotations
 import neo
 import numpy as np
 import pytest
-from bioloop.adapters.files import open_recording, sniff_format
-from bioloop.adapters.nex_timestamps import NexTimestampsIO, read_nex_timestamps
 
 from bioloop import neoconv
+from bioloop.adapters.files import open_recording, sniff_format
+from bioloop.adapters.nex_timestamps import NexTimestampsIO, read_nex_timestamps
 
 TC89 = "TC89_DIV15_A.nexTimestamps"
 

@@ -8,10 +8,10 @@ import h5py
 import neo
 import numpy as np
 import pytest
-from bioloop.adapters.files import open_recording
-from bioloop.adapters.sjemea import SjemeaIO, read_sjemea
 
 from bioloop import neoconv
+from bioloop.adapters.files import open_recording
+from bioloop.adapters.sjemea import SjemeaIO, read_sjemea
 
 HIPSN = "hiPSN_tc65_d27_spikes6sd.h5"
 CO = "CO_20140212_MW1007-51_DIV12_00_001.h5"

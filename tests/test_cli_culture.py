@@ -10,9 +10,9 @@ import uuid
 
 import numpy as np
 import pytest
-from bioloop.reference_models.virtual_culture import CultureParams, VirtualCulture, mcs_layout
 
 from bioloop.cli import culture_cmd, main
+from bioloop.reference_models.virtual_culture import CultureParams, VirtualCulture, mcs_layout
 from bioloop.types import StimCommands
 
 

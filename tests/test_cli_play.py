@@ -8,6 +8,8 @@ import time
 
 import numpy as np
 import pytest
+from lsl_helpers import Children, finish_json, lsl_env, spawn_cli, unique
+
 from bioloop.adapters.files import open_recording
 from bioloop.adapters.lsl import (
     LSLSpikeSource,
@@ -16,8 +18,6 @@ from bioloop.adapters.lsl import (
     configure_lsl,
     play_events,
 )
-from lsl_helpers import Children, finish_json, lsl_env, spawn_cli, unique
-
 from bioloop.cli import play_cmd
 from bioloop.types import SpikeEvents
 

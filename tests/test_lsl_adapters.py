@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 import pytest
+from lsl_helpers import Children, finish_json, lsl_env, spawn, unique, wait_line
+
 from bioloop.adapters.lsl import (
     ChipSpikeOutlet,
     DetectorConfig,
@@ -28,8 +30,6 @@ from bioloop.adapters.lsl import (
     configure_lsl,
 )
 from bioloop.adapters.lsl.profile import read_electrodes
-from lsl_helpers import Children, finish_json, lsl_env, spawn, unique, wait_line
-
 from bioloop.types import FireEvents, SpikeEvents, StimCommands
 
 # timestamps cross processes on one machine's clock; liblsl's clock-offset estimate is within

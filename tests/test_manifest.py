@@ -6,8 +6,8 @@ import re
 import shutil
 
 import pytest
-from bioloop.adapters.files import open_recording
 
+from bioloop.adapters.files import open_recording
 from bioloop.manifest import (
     default_manifest_path,
     find_entry,

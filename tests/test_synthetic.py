@@ -5,8 +5,8 @@ from __future__ import annotations
 import neo
 import numpy as np
 import pytest
-from bioloop.adapters.files import open_recording
 
+from bioloop.adapters.files import open_recording
 from bioloop.synthetic import (
     MCS60_LABELS,
     CultureParams,

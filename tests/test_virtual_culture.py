@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+
 from bioloop.reference_models.virtual_culture import (
     CultureParams,
     VirtualCulture,
@@ -13,7 +14,6 @@ from bioloop.reference_models.virtual_culture import (
     VirtualCultureSource,
     mcs_layout,
 )
-
 from bioloop.sinks import Sink
 from bioloop.sources import Source
 from bioloop.types import SpikeEvents, StimCommands
