@@ -191,7 +191,7 @@ def psp_steps(config, program: ChipProgram) -> np.ndarray:
     0.2
     """
     i_syn = net_current(config, program.weights, program.psp_ref[:, :, None])
-    i_th = (program.threshold_gen.astype(float) - program.threshold_ref) * config.alpha
+    i_th = net_current(config, program.threshold_gen, program.threshold_ref)
     t_integ = config.c_twg * (config.v_th - config.v_cm_twg) / (i_th * config.current_scale)
     return i_syn * config.current_scale * t_integ[:, None, None] / config.c_int
 

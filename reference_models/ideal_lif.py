@@ -42,6 +42,13 @@ crosses ``V_TH > V_REST``), so FIRE cycles are exact. For a finer input grid, fe
 aligned to a faster clock with a config whose ``leak_step`` and ``n_abs`` are scaled to
 keep ``tau_m`` and ``t_ref``
 (:func:`bioloop.crosscheck.timescale.scaled_config`).
+
+Brian2 schedule: an input at time ``t`` must meet ``v(t)``, before the state update of the
+step (which advances ``v`` from ``t`` to ``t + dt``). Generator, input pathway, input code,
+threshold and the lateral pathway and its code all run in the ``start`` slot (orders 0-5),
+before ``groups``; the reset runs in ``resets``. The input code recomputes
+``not_refractory`` itself (Brian2 does it in the state update, i.e. after ``start``), so a
+neuron integrates again exactly ``t_ref`` after its FIRE.
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ class LIFMapping:
 
 
 _INPUT_CODE = """
+not_refractory = timestep(t - lastspike, dt) >= timestep(T_REF, dt)
 nr = int(not_refractory)
 n_ign += int(n_act > 0) * (1 - nr)
 vin = v + nr * acc
@@ -257,13 +265,13 @@ class IdealLIFBackend(Backend):
                   "V_ZERO": 0.0 * b.volt, "K_LEAK": k_leak / b.second, "T_REF": m.t_ref * b.second}
             rel = (pulses.cycles - self.cycle) * self.substeps
             gen = b.SpikeGeneratorGroup(n, pulses.row.astype(np.int64), rel * dt, dt=dt,
-                                        sorted=True, name="axons")
+                                        sorted=True, name="axons", when="start", order=0)
             neurons = b.NeuronGroup(n, eqs, threshold="v >= V_TH", reset="v = V_RESET",
                                     refractory="T_REF", method="exact", dt=dt, namespace=ns,
                                     name="dends")
-            neurons.thresholder["spike"].when = "after_synapses"
-            neurons.thresholder["spike"].order = 1
-            neurons.run_regularly(_INPUT_CODE, when="after_synapses", order=0, name="inputs")
+            neurons.thresholder["spike"].when = "start"
+            neurons.thresholder["spike"].order = 3
+            neurons.run_regularly(_INPUT_CODE, when="start", order=2, name="inputs")
             neurons.v = self._v * b.volt
             # carry a refractory period over from the previous call: lastspike in the past
             neurons.lastspike = (self._ref_left - m.t_ref) * b.second
@@ -274,14 +282,16 @@ class IdealLIFBackend(Backend):
                              name="rows")
             inp.connect(i=(c * K_AXONS + k).ravel(), j=(c * N_DENDS + col).ravel())
             inp.w = self._w.ravel() * b.volt
+            inp.pre.when = "start"
+            inp.pre.order = 1
             objs = [gen, neurons, inp]
             pre, post = _lateral_pairs(self.n_clusters, self._program.lateral_neighbours)
             if pre.size:
                 latsyn = b.Synapses(neurons, neurons, on_pre="lat_post += 1", dt=dt, name="lateral")
                 latsyn.connect(i=pre, j=post)
-                latsyn.pre.when = "after_synapses"
-                latsyn.pre.order = 2
-                neurons.run_regularly(_LATERAL_CODE, when="before_resets", order=0,
+                latsyn.pre.when = "start"
+                latsyn.pre.order = 4
+                neurons.run_regularly(_LATERAL_CODE, when="start", order=5,
                                       name="lateral_apply")
                 objs.append(latsyn)
             mon = b.SpikeMonitor(neurons, name="fires")

@@ -48,18 +48,21 @@ def assert_same(a, b):
         (b.axon_pulses, b.merged, b.ignored_refractory, b.t_end)
 
 
-@settings(max_examples=30, derandomize=True, deadline=None,
+@settings(max_examples=40, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n_clusters=st.integers(1, 2),
        lateral=st.sampled_from(LATERALS), leak_mode=st.sampled_from(["every_cycle", "input_only"]),
        n_abs=st.integers(0, 3), density=st.sampled_from([0.01, 0.05, 0.2]),
        n_cycles=st.integers(20, 200), gclk=st.sampled_from([1e3, 50e3]),
-       i_leak=st.sampled_from([0.5e-6, 0.35e-6, 1.3e-6]))
+       i_leak=st.sampled_from([0.5e-6, 0.35e-6, 1.3e-6]),
+       devices=st.sampled_from([{}, {"r_ap": 30e3, "v_read": 0.035},
+                                {"r_p": 7e3, "r_ap": 23e3, "v_read": 0.031}]))
 def test_same_spikes_as_chip_on_random_networks_and_inputs(seed, n_clusters, lateral, leak_mode,
-                                                           n_abs, density, n_cycles, gclk, i_leak):
+                                                           n_abs, density, n_cycles, gclk, i_leak,
+                                                           devices):
     rng = np.random.default_rng(seed)
     prog = random_program(rng, n_clusters, lateral)
-    cfg = ChipConfig(gclk_hz=gclk, leak_mode=leak_mode, n_abs=n_abs, i_leak=i_leak)
+    cfg = ChipConfig(gclk_hz=gclk, leak_mode=leak_mode, n_abs=n_abs, i_leak=i_leak, **devices)
     axons = rng.random((n_cycles, n_clusters, 16)) < density
     t, c, k = np.nonzero(axons)
     # also repeated events of one axon in one cycle: both sides merge and count them
@@ -139,6 +142,23 @@ def test_idle_stretch_without_input_returns_nothing_and_advances():
     step = be.evolve(AxonFrames([], [], [], cfg.gclk_hz), 25)
     assert len(step.fires) == 0 and step.t_end == 25 and be.cycle == 25
     assert be.evolve(AxonFrames([], [], [], cfg.gclk_hz), 25).t_end == 25
+
+
+@pytest.mark.parametrize("devices", [{}, {"r_ap": 30e3, "v_read": 0.035},
+                                     {"r_p": 7e3, "r_ap": 23e3, "v_read": 0.031}])
+def test_psp_steps_equal_the_chip_models_bit_for_bit(devices):
+    # every (gen, ref) threshold pair, every weight code against every PSP reference code:
+    # the PSP steps written from the semantics page must be the chip's to the last bit
+    cfg = ChipConfig(**devices)
+    pairs = [(g, r) for g in range(8) for r in range(g)]
+    C = len(pairs)
+    w = np.tile(np.arange(16)[None, :, None] % 8, (C, 1, 16))
+    w = (w + np.arange(16)[None, None, :]) % 8
+    r = np.tile((np.arange(16) // 2) % 8, (C, 1))
+    prog = ChipProgram(w, r, np.array([g for g, _ in pairs]), np.array([q for _, q in pairs]), ())
+    chip = ChipBackend(cfg, n_clusters=C, mismatch=False)
+    chip.program(prog)
+    np.testing.assert_array_equal(psp_steps(cfg, prog), chip.chip.psp_step())
 
 
 def test_psp_steps_are_nominally_s_over_theta():
