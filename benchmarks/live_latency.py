@@ -1,9 +1,11 @@
 """Live-loop latency against LSL's own loopback latency, measured side by side in one run.
 
 Workload (issue "Live closed loop over LSL"): a seeded synthetic culture (60 electrodes,
-background firing plus network bursts; ``bioloop.synthetic``) published in real time by
-``bioloop play`` in one process, ``bioloop live --gclk 50000`` in another (relay network, chip
-model with mismatch), the stimulation stream read by nobody (commands are still pushed).
+background firing plus network bursts; ``bioloop.synthetic``) pushed in real time by a plain
+pylsl outlet in one process, each spike stamped with ``local_clock()`` at its push (as in the
+loopback measurement, so the player's own lateness is not counted), ``bioloop live --gclk
+50000`` in another (relay network, chip model with mismatch); the stimulation stream is
+published (nobody needs to read it).
 Latency per stimulation = LSL clock at the push - timestamp of the triggering input spike,
 which includes LSL's transport from the player to the live process; LSL's loopback latency
 (``benchmarks/lsl_loopback.py``, ``pull_chunk`` mode, how the live source reads) is measured in
@@ -24,37 +26,65 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 CFG = HERE.parent / "tests" / "lsl_machine_only.cfg"
+
+
+def pusher(name: str, path: str) -> None:
+    """Push the spikes in real time, each stamped with local_clock() at its push."""
+    import time
+
+    from bioloop.adapters.lsl import configure_lsl
+
+    configure_lsl()
+    import pylsl
+
+    with np.load(path, allow_pickle=False) as z:
+        times, chans = z["times"], z["channels"]
+    info = pylsl.StreamInfo(name, "SpikeEvents", 1, pylsl.IRREGULAR_RATE, pylsl.cf_int32, "bench-" + name)
+    els = info.desc().append_child("electrodes")
+    for i in range(int(chans.max()) + 1):
+        els.append_child("electrode").append_child_value("label", f"el{i:02d}")
+    out = pylsl.StreamOutlet(info)
+    if not out.wait_for_consumers(60):
+        sys.exit("no consumer")
+    time.sleep(1.0)
+    start = pylsl.local_clock()
+    for t, c in zip(times.tolist(), chans.tolist(), strict=True):
+        while (now := pylsl.local_clock()) < start + t:
+            time.sleep(min(start + t - now, 0.0005))
+        out.push_sample([c], pylsl.local_clock())
+    time.sleep(60)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--gclk", type=float, default=50e3)
+    ap.add_argument("--pusher", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.pusher:
+        pusher(*args.pusher)
+        return
     sys.path.insert(0, str(HERE))
     import lsl_loopback
 
-    from bioloop import neoconv
     from bioloop.synthetic import synthetic_culture
 
     env = dict(os.environ, LSLAPICFG=str(CFG))
     name = f"bench-live-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         ev = synthetic_culture(n_electrodes=60, duration=args.duration + 10, seed=1)
-        rec = Path(tmp) / "culture.nix"
-        from neo.io import NixIO
-
-        with NixIO(str(rec), mode="ow") as io:
-            io.write_block(neoconv.spike_events_to_block(ev, name="synthetic"))
+        spikes = Path(tmp) / "spikes.npz"
+        np.savez(spikes, times=ev.times, channels=ev.channels)
         live = subprocess.Popen([sys.executable, "-m", "bioloop.cli", "live", "--input-stream", name,
                                  "--stim-stream", name + "-stim", "--gclk", str(args.gclk), "--duration",
                                  str(args.duration), "--out", str(Path(tmp) / "live.nix"), "--json", "--quiet",
                                  "--min-interval-ms", "1", "--rate-cap", "10000", "--resolve-timeout", "60"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        play = subprocess.Popen([sys.executable, "-m", "bioloop.cli", "play", str(rec), "--stream", name,
-                                 "--wait-for-consumer", "60", "--json", "--quiet"],
+        play = subprocess.Popen([sys.executable, __file__, "--pusher", name, str(spikes)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         out, err = live.communicate(timeout=args.duration + 120)
         play.kill()

@@ -60,6 +60,7 @@ DROP_REASONS = ("outside_window", "unmapped", "blanked", "merged", "late")
 #: reason name -> fate code
 DROP_FATES = {"outside_window": SpikeFate.OUTSIDE_WINDOW, "unmapped": SpikeFate.UNMAPPED,
               "blanked": SpikeFate.BLANKED, "merged": SpikeFate.MERGED, "late": SpikeFate.LATE}
+_DROP_CODES = tuple((name, int(code)) for name, code in DROP_FATES.items())
 
 
 # ---- electrode map ------------------------------------------------------------------------
@@ -697,7 +698,8 @@ class Encoder:
         keep = idx[first]
         frames = AxonFrames(cycles[keep], emap.cluster[chans[keep]], emap.axon[chans[keep]], cfg.gclk_hz)
 
-        dropped = {name: int(np.count_nonzero(fates == code)) for name, code in DROP_FATES.items()}
+        per_code = np.bincount(fates, minlength=len(SpikeFate))
+        dropped = {name: int(per_code[code]) for name, code in _DROP_CODES}
         cycle_stop = int(self.cycle_of([t1], t0)[0]) + 1
         return EncodeResult(frames, dropped, n, len(frames), fates, cycles, float(t0), float(t1),
                             cycle_stop)

@@ -468,7 +468,10 @@ class Stimulator:
                                 source_cycle=cyc[ok])
         bad = ~ok
         refused = Refusals(times[bad], clu[bad], dend[bad], electrode[bad], reason[bad], cyc[bad])
-        counts = {r: int(np.count_nonzero(reason == r)) for r in REFUSAL_REASONS}
+        counts = dict.fromkeys(REFUSAL_REASONS, 0)
+        if len(refused):
+            found, k = np.unique(refused.reason, return_counts=True)
+            counts.update({str(r): int(c) for r, c in zip(found, k, strict=True)})
         if len(refused):
             log.debug("stimulator refused %d of %d commands: %s", len(refused), n,
                       {k: v for k, v in counts.items() if v})

@@ -118,7 +118,8 @@ def _recording_input(args, cfg):
     info = {"kind": "recording", "path": str(args.recording), "start_s": t0,
             "duration_s": t1 - t0, "electrodes": events.n_channels,
             "spikes": int(np.count_nonzero(keep)), "axon_pulses": res.axon_pulses,
-            "dropped": {k: int(v) for k, v in res.dropped.items()}}
+            "outside_window": int(res.dropped.get("outside_window", 0)),
+            "dropped": {k: int(v) for k, v in res.dropped.items() if k != "outside_window"}}
     return window, res.frames, res.cycle_stop, n_clusters, info
 
 

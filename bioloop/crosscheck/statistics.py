@@ -22,8 +22,8 @@ victor_purpura      ``sum_n D_VP(a, b) / sum_n (n_a + n_b)``: Victor-Purpura cos
 sttc                mean spike time tiling coefficient (Elephant) over neurons that     higher
                     fire on either side (a side without spikes counts 0)
 correlation         mean Pearson correlation of the binned trains of each neuron       higher
-                    (Elephant ``BinnedSpikeTrain``, ``correlation_coefficient``);
-                    a silent side counts 0
+                    (Elephant ``BinnedSpikeTrain``; the coefficient as Elephant's
+                    ``correlation_coefficient`` computes it); a silent side counts 0
 population_rate     RMS difference of the population rates (all neurons pooled,         lower
                     Elephant ``BinnedSpikeTrain`` with bins of ``bin_size``) divided
                     by the mean reference population rate
@@ -201,7 +201,7 @@ def compare_trains(a: list[np.ndarray], b: list[np.ndarray], duration: float,
             sttc.append(float(corr.spike_time_tiling_coefficient(x, y, dt=settings.sttc_dt * pq.s)))
             binned = BinnedSpikeTrain([train(a[i], t_bins), train(b[i], t_bins)],
                                       bin_size=settings.bin_size * pq.s, tolerance=None)
-            rho.append(_binned_correlation(binned, corr))
+            rho.append(_binned_correlation(binned))
         else:
             sttc.append(0.0)
             rho.append(0.0)
@@ -227,13 +227,19 @@ def _ratio(num: float, den: float) -> float:
     return float(num / den)
 
 
-def _binned_correlation(binned, corr) -> float:
+def _binned_correlation(binned) -> float:
+    """Pearson correlation of the two rows of an Elephant BinnedSpikeTrain.
+
+    This is Elephant's ``correlation_coefficient`` dense path (``np.corrcoef`` of the binned
+    counts), taken always: its sparse path goes through ``numpy.matrix``, which numpy
+    deprecates.
+    """
     counts = binned.to_array()
     same = np.array_equal(counts[0], counts[1])
     if counts[0].std() == 0 or counts[1].std() == 0:
         # a constant train (e.g. a spike in every bin) has no correlation: equal ones agree
         return 1.0 if same else 0.0
-    return float(corr.correlation_coefficient(binned)[0, 1])
+    return float(np.corrcoef(counts)[0, 1])
 
 
 def _population_rate(train, bin_size: float, n_neurons: int) -> np.ndarray:

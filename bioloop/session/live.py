@@ -47,7 +47,7 @@ class LiveTiming:
     duration: float | None = None  #: None runs until stopped
     hold: float = 2e-3  #: idle chip time kept behind the clock for jittered arrivals
     budget: float = 5e-3  #: lag above which stimulation is suspended
-    poll: float = 2e-4  #: longest wait for the source per iteration
+    poll: float = 5e-3  #: longest wait for the source (a pull returns as soon as a spike is there)
     flush: float = 0.1  #: seconds between journal records while idle
 
 
@@ -81,7 +81,7 @@ def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: 
     wall0 = time.perf_counter()
     t_end = math.inf if timing.duration is None else t0 + timing.duration
     state = _LoopState()
-    seen_gaps = 0
+    gap_state: dict[int, bool] = {}  # gap index -> closed already noted
     try:
         while not should_stop():
             now = clock()
@@ -91,10 +91,7 @@ def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: 
             if chunk is None:
                 log.note(clock() - t0, "source_closed", "the source ended")
                 break
-            gaps = getattr(source, "gaps", [])
-            for gap in gaps[seen_gaps:]:
-                log.note(float(getattr(gap, "start", clock())) - t0, "gap", f"input stream gap: {gap}")
-            seen_gaps = len(gaps)
+            _note_gaps(getattr(source, "gaps", []), gap_state, log, t0)
             if len(chunk) == 0:
                 # keep chip time running, ``hold`` behind the clock
                 target = int(math.floor((min(clock(), t_end) - timing.hold - t0) * g))
@@ -124,12 +121,16 @@ def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_
     delayed = behind_edge & ~late
     fates = np.zeros(times.size, np.int8)
     keep = ~late
-    t_enc = times.copy()
-    t_enc[delayed] = t0 + chip_cycle / g  # sampled at the next edge not yet run
-    order = np.argsort(t_enc[keep], kind="stable")
-    sub = SpikeEvents(t_enc[keep][order], chans[keep][order], chunk.labels,
-                      min(chunk.t_start, float(t_enc[keep].min()) if np.any(keep) else chunk.t_start),
-                      max(chunk.t_stop, float(t_enc[keep].max()) if np.any(keep) else chunk.t_stop))
+    if np.any(behind_edge):
+        t_enc = times.copy()
+        t_enc[delayed] = t0 + chip_cycle / g  # sampled at the next edge not yet run
+        order = np.argsort(t_enc[keep], kind="stable")
+        sub = SpikeEvents(t_enc[keep][order], chans[keep][order], chunk.labels,
+                          min(chunk.t_start, float(t_enc[keep].min()) if np.any(keep) else chunk.t_start),
+                          max(chunk.t_stop, float(t_enc[keep].max()) if np.any(keep) else chunk.t_stop))
+    else:  # the usual case: every spike in a cycle the chip has not run yet
+        order = np.arange(times.size)
+        sub = chunk
     if len(state.blanks) > 256:  # windows that ended before this chunk can no longer blank
         state.blanks = state.blanks.ending_after(float(times.min()) - 1e-9)
     enc = encoder.encode(sub, state.blanks)
@@ -172,6 +173,19 @@ def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_
     log.add_chunk(spikes=chunk, fates=fates, frames=frames, fires=fires, stim=stim,
                   ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
                   latency=latency, latency_cycle=cyc_lat, delayed=int(delayed.sum()))
+
+
+def _note_gaps(gaps, noted: dict, log: SessionLog, t0: float) -> None:
+    """Mark each gap of the input stream when it opens, and again when the stream is back."""
+    for i, gap in enumerate(gaps):
+        start = float(getattr(gap, "start", 0.0))
+        stop = getattr(gap, "stop", None)
+        if i not in noted:
+            log.note(start - t0, "gap", f"input stream lost at {start - t0:.3f} s (session time)")
+            noted[i] = False
+        if stop is not None and not noted[i]:
+            log.note(float(stop) - t0, "reconnected", f"input stream back after {float(stop) - start:.3f} s")
+            noted[i] = True
 
 
 def _trigger_times(times, cycles, cluster, axon, f_cycle, f_cluster, f_dend, signed) -> np.ndarray:
