@@ -20,6 +20,7 @@ def reference_run(chip: Chip, axons: np.ndarray, state=None):
     Returns fires (T, C, N), recorded voltages (T, C, N), ignored count and the end state.
     """
     cfg, lv, G = chip.config, chip.levels, chip.psp_step()
+    signed = chip.signed_weights
     T, C, K = axons.shape
     N = 16
     if state is None:
@@ -55,7 +56,7 @@ def reference_run(chip: Chip, axons: np.ndarray, state=None):
                 if a[c, n] > 0:
                     rec[t, c, n] = toward(c, n)
                     a[c, n] -= 1
-                    ignored += 1
+                    ignored += int(np.any(signed[c, rows, n] != 0))  # an input that mattered
                     continue
                 vi = toward(c, n)
                 for k in rows:  # increasing row order

@@ -47,7 +47,8 @@ class RunResult:
     t0 : int
         Absolute GCLK cycle of the first row.
     ignored_refractory : int
-        Neuron-cycles whose input was ignored in absolute refractory.
+        Neuron-cycles whose input (an active row with s != 0 onto the neuron) was ignored in
+        absolute refractory.
     """
 
     fires: np.ndarray
@@ -324,6 +325,7 @@ class Chip:
         self._t_integ = self._c_twg * (cfg.v_th + self._off_twg - cfg.v_cm_twg) / (i_th * cfg.current_scale)
         # V_INTEG step of each (row, column) when that row is active
         self._G = self._i_syn * cfg.current_scale * self._t_integ[:, None, None] / self._c_int[:, None, :]
+        self._nz = self.signed_weights != 0  # synapses that carry a PSP (s != 0)
 
     def _require_programmed(self):
         if not self._programmed:
@@ -445,7 +447,7 @@ class Chip:
         v_rec = np.zeros((T, C, N_DENDS) if record else (1, 1, 1))
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
-        kernels.run_dense(a, self._G, self._v, self._pend, self._refr, vth, step, rest, rfr, lat, vdd,
+        kernels.run_dense(a, self._G, self._nz, self._v, self._pend, self._refr, vth, step, rest, rfr, lat, vdd,
                           nabs, lateral, self.config.leak_mode == "every_cycle", record, fires, v_rec,
                           ignored)
         t0 = self.cycle
@@ -520,7 +522,7 @@ class Chip:
         fire_mask = np.zeros(grp.size, np.uint32)
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
-        kernels.run_events(grp_cycle, grp_cluster, grp_start, ax_u, t_end, self._G, self._v, self._pend,
+        kernels.run_events(grp_cycle, grp_cluster, grp_start, ax_u, t_end, self._G, self._nz, self._v, self._pend,
                            self._refr, self._last, vth, step, rest, rfr, lat, vdd, nabs, lateral,
                            self.config.leak_mode == "every_cycle", fire_mask, ignored)
         self.cycle = t_end

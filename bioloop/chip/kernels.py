@@ -7,7 +7,8 @@ operations in the same order, so they give identical spikes; the event path only
 cycles by advancing the integer counters in closed form.
 
 One GCLK cycle of a neuron in a cluster that has at least one active AXON row:
-1. refractory (``refr > 0``): no switches; the input is ignored (counted), ``refr -= 1``;
+1. refractory (``refr > 0``): no switches; the input is ignored, ``refr -= 1``; counted when
+   at least one active row has a non-zero synapse (``nz``) onto the neuron;
 2. otherwise integrate from the held level: ``vi = clip(v + sum_k G[k, n], 0, v_dd)``;
 3. compare: FIRE if ``vi >= vth[n]`` (threshold plus comparator offset);
 4. a firing neuron holds V_RFR and gets ``refr = n_abs``; the others hold ``vi`` and owe one
@@ -45,7 +46,7 @@ def _idle(c, g, v, pend, refr, leak_every):
 
 
 @numba.njit(cache=True)
-def _input_cycle(c, rows, n_rows, G, v, pend, refr, vth, step, rest, v_rfr, v_lat, v_dd, n_abs,
+def _input_cycle(c, rows, n_rows, G, nz, v, pend, refr, vth, step, rest, v_rfr, v_lat, v_dd, n_abs,
                  lateral, fired, rec):
     """One cycle of cluster ``c`` with active rows ``rows[:n_rows]``; returns ignored count."""
     n_neur = v.shape[1]
@@ -55,7 +56,10 @@ def _input_cycle(c, rows, n_rows, G, v, pend, refr, vth, step, rest, v_rfr, v_la
         fired[n] = False
         if refr[c, n] > 0:
             refr[c, n] -= 1
-            ignored += 1
+            for j in range(n_rows):
+                if nz[c, rows[j], n]:
+                    ignored += 1
+                    break
             rec[n] = _toward(v[c, n], pend[c, n], step[c, n], rest[c])
             continue
         vi = _toward(v[c, n], pend[c, n], step[c, n], rest[c])
@@ -87,7 +91,7 @@ def _input_cycle(c, rows, n_rows, G, v, pend, refr, vth, step, rest, v_rfr, v_la
 
 
 @numba.njit(cache=True)
-def run_dense(axons, G, v, pend, refr, vth, step, rest, v_rfr, v_lat, v_dd, n_abs, lateral,
+def run_dense(axons, G, nz, v, pend, refr, vth, step, rest, v_rfr, v_lat, v_dd, n_abs, lateral,
               leak_every, record, fires, v_rec, ignored_out):
     """Step ``axons`` (T, C, K) cycle by cycle; fills ``fires`` and (if ``record``) ``v_rec``."""
     T, C, K = axons.shape
@@ -104,7 +108,7 @@ def run_dense(axons, G, v, pend, refr, vth, step, rest, v_rfr, v_lat, v_dd, n_ab
                     rows[n_rows] = k
                     n_rows += 1
             if n_rows > 0:
-                ignored += _input_cycle(c, rows, n_rows, G, v, pend, refr, vth, step, rest, v_rfr,
+                ignored += _input_cycle(c, rows, n_rows, G, nz, v, pend, refr, vth, step, rest, v_rfr,
                                         v_lat, v_dd, n_abs, lateral, fired, rec)
                 for n in range(N):
                     fires[t, c, n] = fired[n]
@@ -119,7 +123,7 @@ def run_dense(axons, G, v, pend, refr, vth, step, rest, v_rfr, v_lat, v_dd, n_ab
 
 
 @numba.njit(cache=True)
-def run_events(grp_cycle, grp_cluster, grp_start, axon, t_end, G, v, pend, refr, last, vth, step,
+def run_events(grp_cycle, grp_cluster, grp_start, axon, t_end, G, nz, v, pend, refr, last, vth, step,
                rest, v_rfr, v_lat, v_dd, n_abs, lateral, leak_every, fire_mask, ignored_out):
     """Process groups of events (one group = one cluster in one cycle, sorted by cycle).
 
@@ -143,7 +147,7 @@ def run_events(grp_cycle, grp_cluster, grp_start, axon, t_end, G, v, pend, refr,
         for e in range(grp_start[g], grp_start[g + 1]):
             rows[n_rows] = axon[e]
             n_rows += 1
-        ignored += _input_cycle(c, rows, n_rows, G, v, pend, refr, vth, step, rest, v_rfr, v_lat,
+        ignored += _input_cycle(c, rows, n_rows, G, nz, v, pend, refr, vth, step, rest, v_rfr, v_lat,
                                 v_dd, n_abs, lateral, fired, rec)
         mask = 0
         for n in range(N):
