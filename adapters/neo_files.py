@@ -26,6 +26,7 @@ from elephant.spike_train_generation import threshold_detection
 
 from bioloop import neoconv
 from bioloop import validate as _v
+from bioloop.spiketools import apply_dead_time
 from bioloop.types import SpikeEvents
 
 from .sjemea import existing_file
@@ -202,19 +203,6 @@ def robust_noise(x: np.ndarray) -> tuple[float, float]:
     return med, float(np.median(np.abs(x - med)) / MAD_TO_SD)
 
 
-def _apply_dead_time(t: np.ndarray, dead: float) -> np.ndarray:
-    if dead <= 0 or t.size < 2:
-        return t
-    keep = np.ones(t.size, bool)
-    last = t[0]
-    for i in range(1, t.size):
-        if t[i] - last < dead:
-            keep[i] = False
-        else:
-            last = t[i]
-    return t[keep]
-
-
 def detect_spikes(signal: neo.AnalogSignal, *, labels=None,
                   options: DetectionOptions | None = None) -> SpikeDetection:
     """Spikes of every channel of an AnalogSignal by robust threshold crossing (Elephant).
@@ -286,7 +274,7 @@ def detect_spikes(signal: neo.AnalogSignal, *, labels=None,
         else:
             flat.append(labels[i])
         t = np.sort(np.concatenate(found)) if found else np.zeros(0)
-        kept = _apply_dead_time(t, opts.dead_time)
+        kept = apply_dead_time(t, opts.dead_time)
         cross.append(t.size)
         merged.append(t.size - kept.size)
         trains.append(neo.SpikeTrain(kept * pq.s, t_start=signal.t_start.rescale(pq.s),

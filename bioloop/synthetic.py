@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import validate as _v
+from .spiketools import apply_dead_time
 from .types import SpikeEvents
 
 #: MCS 8x8 layout without corners: labels "12".."87" (column, row), as on 60-electrode MEAs
@@ -78,19 +79,6 @@ def burst_onsets(rng: np.random.Generator, duration: float, burst_interval: floa
         onsets.append(t)
         t += rng.gamma(shape, burst_interval / shape)
     return np.asarray(onsets, np.float64)
-
-
-def _refractory(times: np.ndarray, ref: float) -> np.ndarray:
-    if ref <= 0 or times.size < 2:
-        return times
-    keep = np.ones(times.size, bool)
-    last = times[0]
-    for i in range(1, times.size):
-        if times[i] - last < ref:
-            keep[i] = False
-        else:
-            last = times[i]
-    return times[keep]
 
 
 def synthetic_culture(n_electrodes: int = 60, duration: float = 60.0, seed: int = 0,
@@ -150,7 +138,7 @@ def synthetic_culture(n_electrodes: int = 60, duration: float = 60.0, seed: int 
     times, chans = [], []
     for i in range(n):
         t = np.sort(np.concatenate(per_el[i]))
-        t = _refractory(t[t < dur], params.refractory)
+        t = apply_dead_time(t[t < dur], params.refractory)
         times.append(t)
         chans.append(np.full(t.size, i, np.int64))
     times = np.concatenate(times)
