@@ -7,7 +7,7 @@ off it gives exactly the spikes of :class:`bioloop.backends.chip.ChipBackend` wi
 
 The Brian2 network
 ------------------
-``dt`` is one GCLK period. Per cluster ``c``:
+``dt`` is one GCLK period. For ``C`` clusters:
 
 - a ``SpikeGeneratorGroup`` of ``16 C`` AXON rows (index ``16 c + k``) emits each distinct
   pulse at its cycle;
@@ -25,7 +25,8 @@ default threshold check. The model therefore moves its cycle logic behind the in
 1. ``before_synapses``: ``acc = toward(v, p L)`` (custom code block via ``run_regularly``).
 2. ``synapses``: each active row adds its ``G`` to ``acc`` and counts itself in ``n_act``.
 3. ``after_synapses``, order 0: the cycle code ``vi = clip(acc, 0, V_DD)`` for neurons of
-   an active cluster that are not refractory; counts ignored input, updates ``p`` and ``a``.
+   an active cluster that are not refractory; updates ``p`` and ``a``; counts a refractory
+   neuron-cycle as ``ignored_refractory`` when an active row has ``s != 0`` onto it.
 4. ``after_synapses``, order 1: the threshold ``integ == 1 and vi >= V_TH``.
 5. ``resets``: ``v = V_RFR, p = 0, a = N_ABS``.
 6. ``after_resets``: the lateral pathway flags neighbours of this cycle's fires; ``end``:
@@ -49,7 +50,9 @@ Floating-point order (what exactness needs)
   float64 and passed as the synaptic weight.
 - The active rows' ``G`` are added one at a time, in increasing row order, onto
   ``toward(v, p L)``: ``vi = ((toward + G_a) + G_b) + ...`` (not ``toward + (G_a + G_b)``),
-  then clipped. Brian2 delivers the synaptic events of one step in the order of the
+  then clipped. (The semantics page says "rows summed in increasing row order"; that the
+  sum starts from ``toward`` was established by testing against the chip model.) Brian2
+  delivers the synaptic events of one step in the order of the
   generator's spikes (sorted by row) and of the synapses (created row by row), and applies
   ``acc_post += G`` sequentially on every target.
 - ``toward(v, p L)`` is ``min(v + p L, V_REST)`` below rest and ``max(v - p L, V_REST)``
@@ -208,13 +211,14 @@ _CYCLE_CODE = """
 inp = int(n_act > 0)
 refr = int(a > 0)
 integ = inp * (1 - refr)
-n_ign += inp * refr
+n_ign += inp * refr * int(n_sig > 0)
 vi = clip(acc, V_ZERO, V_DD)
 v = integ * vi + (1 - integ) * v
 p = integ + (1 - integ) * (p + (1 - inp) * (1 - refr) * EVERY)
 a = a - refr
 fired = 0
 n_act = 0
+n_sig = 0
 """
 
 _LATERAL_CODE = """
@@ -231,6 +235,7 @@ acc : volt
 p : integer
 a : integer
 n_act : integer
+n_sig : integer
 integ : integer
 fired : integer
 lat : integer
@@ -380,11 +385,12 @@ class ChipEquivalentBackend(Backend):
             neurons.a = self._a
             c, k, col = np.meshgrid(np.arange(self.n_clusters), np.arange(K_AXONS),
                                     np.arange(N_DENDS), indexing="ij")
-            inp = b.Synapses(gen, neurons, "G : volt (constant)",
-                             on_pre="acc_post += G\nn_act_post += 1", dt=dt, namespace=ns,
-                             name="rows")
+            inp = b.Synapses(gen, neurons, "G : volt (constant)\nsig : integer (constant)",
+                             on_pre="acc_post += G\nn_act_post += 1\nn_sig_post += sig", dt=dt,
+                             namespace=ns, name="rows")
             inp.connect(i=(c * K_AXONS + k).ravel(), j=(c * N_DENDS + col).ravel())
             inp.G = self._G.ravel() * b.volt
+            inp.sig = (prog.signed_weights != 0).astype(np.int32).ravel()
             objs = [gen, neurons, inp]
             pre, post = _lateral_pairs(self.n_clusters, prog.lateral_neighbours)
             if pre.size:

@@ -26,7 +26,8 @@ With ``f = gclk_hz``, ``L = leak_step`` (volts per SWLEAK pulse) and ``D = V_RES
   ``t_ref = (N_ABS + 1) / f``: the chip fires in cycle ``c`` and ignores input in cycles
   ``c + 1 .. c + N_ABS``; the first input it integrates again is at the clock edge
   ``c + N_ABS + 1``, ``t_ref`` after the fire. During ``t_ref`` the membrane is held (no
-  leak, no input; inputs ignored are counted), as the chip generates no switches.
+  leak, no input; ignored inputs are counted per neuron and instant, when a synapse with
+  ``s != 0`` brings them, as the chip counts them), as the chip generates no switches.
   Refractoriness beyond that comes from the exponential recovery from ``V_RFR``: the
   relative refractory period of the chip, ``ceil(D / L)`` cycles of linear leak.
 - Lateral inhibition: when a neuron fires, its ``lateral_neighbours`` that do not fire at
@@ -122,11 +123,11 @@ class LIFMapping:
 _INPUT_CODE = """
 not_refractory = timestep(t - lastspike, dt) >= timestep(T_REF, dt)
 nr = int(not_refractory)
-n_ign += int(n_act > 0) * (1 - nr)
+n_ign += int(n_sig > 0) * (1 - nr)
 vin = v + nr * acc
 v = clip(vin, V_FLOOR, V_CEIL)
 acc = V_ZERO
-n_act = 0
+n_sig = 0
 """
 
 _LATERAL_CODE = """
@@ -250,7 +251,7 @@ class IdealLIFBackend(Backend):
         eqs = """
         dv/dt = (V_REST - v) * K_LEAK : volt (unless refractory)
         acc : volt
-        n_act : integer
+        n_sig : integer
         lat : integer
         n_ign : integer
         """
@@ -277,11 +278,12 @@ class IdealLIFBackend(Backend):
             neurons.lastspike = (self._ref_left - m.t_ref) * b.second
             c, k, col = np.meshgrid(np.arange(self.n_clusters), np.arange(K_AXONS),
                                     np.arange(N_DENDS), indexing="ij")
-            inp = b.Synapses(gen, neurons, "w : volt (constant)",
-                             on_pre="acc_post += w\nn_act_post += 1", dt=dt, namespace=ns,
+            inp = b.Synapses(gen, neurons, "w : volt (constant)\nsig : integer (constant)",
+                             on_pre="acc_post += w\nn_sig_post += sig", dt=dt, namespace=ns,
                              name="rows")
             inp.connect(i=(c * K_AXONS + k).ravel(), j=(c * N_DENDS + col).ravel())
             inp.w = self._w.ravel() * b.volt
+            inp.sig = (self._program.signed_weights != 0).astype(np.int32).ravel()
             inp.pre.when = "start"
             inp.pre.order = 1
             objs = [gen, neurons, inp]

@@ -48,7 +48,7 @@ def assert_same(a, b):
         (b.axon_pulses, b.merged, b.ignored_refractory, b.t_end)
 
 
-@settings(max_examples=40, derandomize=True, deadline=None,
+@settings(max_examples=40, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n_clusters=st.integers(1, 2),
        lateral=st.sampled_from(LATERALS), leak_mode=st.sampled_from(["every_cycle", "input_only"]),

@@ -23,6 +23,7 @@ VERBS = (
     "bioloop.cli.live_cmd",
     "bioloop.cli.play_cmd",
     "bioloop.cli.culture_cmd",
+    "bioloop.cli.compare_cmd",
     "bioloop.cli.chip_cmd",
     "bioloop.cli.figures_cmd",
 )
