@@ -33,7 +33,7 @@ import numpy as np
 
 from . import validate as _v
 from .chip.config import GCLK_MAX_HZ, GCLK_MIN_HZ, K_AXONS
-from .types import AxonFrames, SpikeEvents, StimCommands
+from .types import AxonFrames, SpikeEvents, StimCommands, _trusted
 
 #: Tolerance (in GCLK cycles) of the edge alignment: a spike that float arithmetic places up to
 #: this much after an edge belongs to that edge. 1e-6 cycles is 20 ps at 50 kHz, far below any
@@ -153,6 +153,9 @@ class ElectrodeMap:
         object.__setattr__(self, "cluster", clu)
         object.__setattr__(self, "axon", ax)
         object.__setattr__(self, "labels", labels)
+        # derived once: the encoder asks for these on every chunk
+        object.__setattr__(self, "_mapped", clu >= 0)
+        object.__setattr__(self, "_n_clusters", int(clu.max()) + 1 if np.any(clu >= 0) else 0)
 
     # ---- construction ----------------------------------------------------------------------
     @classmethod
@@ -261,12 +264,12 @@ class ElectrodeMap:
     @property
     def n_clusters(self) -> int:
         """Clusters needed: the highest mapped cluster + 1."""
-        return int(self.cluster.max()) + 1 if np.any(self.cluster >= 0) else 0
+        return self._n_clusters
 
     @property
     def mapped(self) -> np.ndarray:
         """bool (E,): electrodes that drive an axon."""
-        return self.cluster >= 0
+        return self._mapped
 
     def table(self) -> np.ndarray:
         """The inverse as a dense int array (n_clusters, 16): electrode or -1."""
@@ -696,7 +699,8 @@ class Encoder:
         is_first[first] = True
         fates[idx[~is_first]] = SpikeFate.MERGED
         keep = idx[first]
-        frames = AxonFrames(cycles[keep], emap.cluster[chans[keep]], emap.axon[chans[keep]], cfg.gclk_hz)
+        frames = _trusted(AxonFrames, cycles=cycles[keep], cluster=emap.cluster[chans[keep]],
+                          axon=emap.axon[chans[keep]], gclk_hz=float(cfg.gclk_hz))
 
         per_code = np.bincount(fates, minlength=len(SpikeFate))
         dropped = {name: int(per_code[code]) for name, code in _DROP_CODES}

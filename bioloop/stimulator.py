@@ -47,7 +47,7 @@ import numpy as np
 from . import validate as _v
 from .chip.config import N_DENDS
 from .encoder import ElectrodeMap, read_map_table
-from .types import FireEvents, StimCommands
+from .types import FireEvents, StimCommands, _trusted
 
 log = logging.getLogger(__name__)
 
@@ -463,9 +463,9 @@ class Stimulator:
         ok = reason == ""
         sign = cfg.signed_amplitude
         n_ok = int(ok.sum())
-        commands = StimCommands(times[ok], electrode[ok], np.full(n_ok, sign),
-                                np.full(n_ok, cfg.phase_width), np.full(n_ok, cfg.interphase),
-                                source_cycle=cyc[ok])
+        commands = _trusted(StimCommands, times=times[ok].astype(np.float64), electrode=electrode[ok],
+                            amplitude=np.full(n_ok, sign), phase_width=np.full(n_ok, cfg.phase_width),
+                            interphase=np.full(n_ok, cfg.interphase), source_cycle=cyc[ok])
         bad = ~ok
         refused = Refusals(times[bad], clu[bad], dend[bad], electrode[bad], reason[bad], cyc[bad])
         counts = dict.fromkeys(REFUSAL_REASONS, 0)

@@ -40,6 +40,15 @@ def _float_array(name: str, a) -> np.ndarray:
     return arr
 
 
+def _trusted(cls, **fields):
+    """Build a frozen container without re-validating: for arrays a stage has just made itself
+    with the right dtypes (hot paths). Everything from outside goes through ``cls(...)``."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
 def _same_len(**arrays):
     lens = {k: len(v) for k, v in arrays.items()}
     if len(set(lens.values())) > 1:

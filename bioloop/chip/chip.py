@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import validate as _v
-from ..types import AxonFrames, FireEvents
+from ..types import AxonFrames, FireEvents, _trusted
 from . import kernels
 from .config import CODE_MAX, K_AXONS, N_BITS, N_DENDS, ChipConfig
 from .mram import (
@@ -505,20 +505,20 @@ class Chip:
         key = (cyc * self.n_clusters + clu) * K_AXONS + ax
         if key.size > 1 and np.any(key[1:] <= key[:-1]):
             key = np.sort(key, kind="stable")
-            ukey = key[np.r_[True, key[1:] != key[:-1]]]
+            ukey = key[np.concatenate(([True], key[1:] != key[:-1]))]
         else:
             ukey = key
         merged = int(key.size - ukey.size)
         ax_u = ukey % K_AXONS
         grp_key = ukey // K_AXONS
         if ukey.size:
-            starts = np.flatnonzero(np.r_[True, grp_key[1:] != grp_key[:-1]])
+            starts = np.flatnonzero(np.concatenate(([True], grp_key[1:] != grp_key[:-1])))
         else:  # no events: only advance the clusters to t_end
             starts = np.zeros(0, np.int64)
         grp = grp_key[starts]
         grp_cycle = grp // self.n_clusters
         grp_cluster = grp % self.n_clusters
-        grp_start = np.r_[starts, ukey.size].astype(np.int64)
+        grp_start = np.append(starts, ukey.size).astype(np.int64)
         fire_mask = np.zeros(grp.size, np.uint32)
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
@@ -528,7 +528,8 @@ class Chip:
         self.cycle = t_end
         bits = ((fire_mask[:, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
         gi, dn = np.nonzero(bits)
-        fires = FireEvents(grp_cycle[gi], grp_cluster[gi], dn, self.config.gclk_hz)
+        fires = _trusted(FireEvents, cycles=grp_cycle[gi].astype(np.int64), cluster=grp_cluster[gi].astype(np.int64),
+                         dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
         return EventResult(fires, int(ukey.size), merged, int(ignored[0]), t_end)
 
     # ---- non-volatile image -------------------------------------------------------------
