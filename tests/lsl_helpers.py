@@ -28,12 +28,10 @@ PRELUDE = (
     "import pylsl\n"
 )
 
-#: runs ``bioloop`` with argv, registering the play verb if the CLI does not list it yet
+#: runs ``bioloop`` with argv
 CLI = (
     "import sys\n"
     "import bioloop.cli as cli\n"
-    "if 'bioloop.cli.play_cmd' not in cli.VERBS:\n"
-    "    cli.VERBS = (*cli.VERBS, 'bioloop.cli.play_cmd')\n"
     "sys.exit(cli.main(sys.argv[1:]))\n"
 )
 

@@ -11,7 +11,8 @@ import uuid
 import numpy as np
 import pytest
 
-from bioloop.cli import culture_cmd, main
+from bioloop.cli import main
+from bioloop.reference_models import culture_cmd
 from bioloop.reference_models.virtual_culture import CultureParams, VirtualCulture, mcs_layout
 from bioloop.types import StimCommands
 

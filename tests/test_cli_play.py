@@ -16,9 +16,9 @@ from bioloop.adapters.lsl import (
     SpikeEventOutlet,
     StreamResolutionError,
     configure_lsl,
+    play_cmd,
     play_events,
 )
-from bioloop.cli import play_cmd
 from bioloop.types import SpikeEvents
 
 RECORDING = "hiPSN_tc65_d27_spikes6sd.h5"  # sjemea: 28 electrodes with positions, 26,023 spikes

@@ -15,18 +15,28 @@ import sys
 
 import numpy as np
 
+#: the core's own verbs; plug-ins add theirs through the ``bioloop.verbs`` entry-point group
+#: (``bioloop play`` comes with the LSL adapters, ``bioloop culture`` with the virtual culture)
 VERBS = (
     "bioloop.cli.demo_cmd",
     "bioloop.cli.replay_cmd",
     "bioloop.cli.inspect_cmd",
     "bioloop.cli.recover_cmd",
     "bioloop.cli.live_cmd",
-    "bioloop.cli.play_cmd",
-    "bioloop.cli.culture_cmd",
     "bioloop.cli.compare_cmd",
     "bioloop.cli.chip_cmd",
     "bioloop.cli.figures_cmd",
 )
+VERB_GROUP = "bioloop.verbs"
+
+
+def _verb_modules() -> list:
+    from importlib.metadata import entry_points
+
+    mods = [importlib.import_module(name) for name in VERBS]
+    for ep in sorted(entry_points(group=VERB_GROUP), key=lambda e: e.name):
+        mods.append(ep.load())
+    return mods
 
 
 class UsageError(Exception):
@@ -45,8 +55,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     parser.add_argument("--version", action="version", version=f"bioloop {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     modules = {}
-    for modname in VERBS:
-        mod = importlib.import_module(modname)
+    for mod in _verb_modules():
+        if mod.NAME in modules:
+            continue  # a plug-in may not shadow a core verb
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
         mod.add_arguments(p)

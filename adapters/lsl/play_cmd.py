@@ -4,8 +4,8 @@ The recording is replayed in real time (or ``--speed`` times faster) as an LSL s
 stream in bioloop's profile, on this machine only unless ``--scope`` widens discovery. Ctrl-C
 ends the replay cleanly and still prints the summary.
 
-The CLI is the outermost layer: it reaches the adapters (recording reader, LSL) lazily, inside
-:func:`run`, so the core never imports them.
+A plug-in verb: ``bioloop.cli`` finds it through the ``bioloop.verbs`` entry-point group, so
+the core never imports it. Heavy modules load inside :func:`run`, keeping ``bioloop --help`` fast.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ delivers each pulse at its timestamp; pulses whose time the culture has already 
 counted late. Malformed samples are refused and counted by reason. Ctrl-C ends the run cleanly
 and still prints the summary.
 
-The CLI is the outermost layer: it reaches the adapters (LSL) and the reference model lazily,
-inside :func:`run`, so the core never imports them.
+A plug-in verb: ``bioloop.cli`` finds it through the ``bioloop.verbs`` entry-point group, so
+the core never imports it. Heavy modules load inside :func:`run`, keeping ``bioloop --help`` fast.
 """
 
 from __future__ import annotations
