@@ -230,3 +230,48 @@ def test_live_cli_bad_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--duration" in err[0]
     assert main(["live", "--input-stream", "x", "--out", str(tmp_path / "nope" / "s.nix")]) == 2
+
+
+PUSH_AND_LEAVE = """
+name, n = sys.argv[1], int(sys.argv[2])
+info = pylsl.StreamInfo(name, "SpikeEvents", 1, pylsl.IRREGULAR_RATE, pylsl.cf_int32, "src-" + name)
+els = info.desc().append_child("electrodes")
+for lab in ["a", "b", "c", "d"]:
+    els.append_child("electrode").append_child_value("label", lab)
+out = pylsl.StreamOutlet(info)
+print("ready", flush=True)
+while not out.have_consumers():
+    time.sleep(0.01)
+time.sleep(0.5)
+for i in range(n):
+    out.push_sample([i % 4], pylsl.local_clock())
+    time.sleep(0.05)
+time.sleep(0.3)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.lsl
+@pytest.mark.slow
+def test_live_marks_a_gap_and_reconnects_when_the_stream_returns(tmp_path, children):
+    import time
+
+    spikes = unique("spk")
+    out = tmp_path / "live.nix"
+    first = children.add(spawn(PUSH_AND_LEAVE, spikes, "20"))
+    wait_line(first)
+    live = children.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", unique("stim"),
+                                  "--duration", "16", "--out", out, "--json", "--quiet", "--ideal",
+                                  "--min-interval-ms", "1", "--resolve-timeout", "30"))
+    wait_line(first, "done", timeout=40)
+    stop(first)  # the outlet is gone: the session must keep running
+    time.sleep(5)  # longer than the 3 s after which the source reports a gap
+    second = children.add(spawn(PUSH_AND_LEAVE, spikes, "20"))  # same source_id: it comes back
+    wait_line(second)
+    wait_line(second, "done", timeout=40)
+    code, s, err = finish_json(live, timeout=60)
+    assert code == 0, err
+    assert s["notes"].get("gap", 0) >= 1 and s["notes"].get("reconnected", 0) >= 1
+    assert s["input_spikes"] == 40  # both halves arrived, nothing lost silently
+    assert s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
+    assert out.exists()
