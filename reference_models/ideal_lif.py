@@ -61,12 +61,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from bioloop import validate as _v
-from bioloop.backends.base import Backend, BackendStep
 from bioloop.chip.config import K_AXONS, N_DENDS, ChipConfig
-from bioloop.types import AxonFrames, ChipProgram, FireEvents
+from bioloop.types import ChipProgram
 
-from .brian2_target import RunInfo, brian2_run, check_target, run_network
-from .chip_equivalent import _lateral_pairs, unique_pulses
+from ._cycle_backend import CycleBatchBackend
+from .brian2_target import brian2_run, run_network
+from .chip_equivalent import _lateral_pairs
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ lat = 0
 """
 
 
-class IdealLIFBackend(Backend):
+class IdealLIFBackend(CycleBatchBackend):
     """Continuous-time LIF network (Brian2) with the chip's topology and mapped parameters.
 
     Parameters
@@ -175,61 +175,19 @@ class IdealLIFBackend(Backend):
 
     def __init__(self, config, *, n_clusters, seed=None, mismatch=False, target="numpy",
                  cache_dir=None, substeps=1):
-        super().__init__(config, n_clusters=n_clusters, seed=seed, mismatch=mismatch)
-        _v.integer("n_clusters", n_clusters, lo=1, hi=4096)
-        if mismatch is not False:
-            raise ValueError(f"mismatch = {mismatch!r}: the ideal-lif reference has no devices; "
-                             "use mismatch=False")
         self.mapping = LIFMapping.from_config(config)
         self.substeps = _v.integer("substeps", substeps, lo=1, hi=1000)
-        self.target = check_target(target)
-        self.cache_dir = cache_dir
-        self._program: ChipProgram | None = None
         self._w = None
-        self.last_run: RunInfo | None = None
-        self._zero_state()
+        super().__init__(config, n_clusters=n_clusters, seed=seed, mismatch=mismatch, target=target,
+                         cache_dir=cache_dir)
 
-    def program(self, program: ChipProgram) -> None:
-        if not isinstance(program, ChipProgram):
-            raise TypeError(f"program must be a ChipProgram, got {type(program).__name__}")
-        if program.n_clusters != self.n_clusters:
-            raise ValueError(f"program has {program.n_clusters} clusters; backend has "
-                             f"{self.n_clusters}")
-        self._program = program
+    def _load(self, program: ChipProgram) -> None:
         self._w = self.mapping.weights(program)
-
-    def read_image(self) -> ChipProgram:
-        p = self._require_program()
-        return ChipProgram(p.weights.copy(), p.psp_ref.copy(), p.threshold_gen.copy(),
-                           p.threshold_ref.copy(), p.lateral_neighbours, "read back")
-
-    def evolve(self, frames: AxonFrames, until: int) -> BackendStep:
-        self._require_program()
-        pulses = unique_pulses(frames, gclk_hz=self.config.gclk_hz, n_clusters=self.n_clusters,
-                               t_now=self.cycle, until=until)
-        n_cycles = pulses.t_end - self.cycle
-        if n_cycles == 0:
-            empty = np.zeros(0, np.int64)
-            return BackendStep(FireEvents(empty, empty, empty, self.config.gclk_hz), 0,
-                               pulses.merged, 0, self.cycle)
-        fire_cycle, fire_idx, ignored = self._simulate(pulses, n_cycles)
-        order = np.lexsort((fire_idx, fire_cycle))
-        fires = FireEvents(fire_cycle[order], fire_idx[order] // N_DENDS,
-                           fire_idx[order] % N_DENDS, self.config.gclk_hz)
-        self.cycle = pulses.t_end
-        return BackendStep(fires, int(pulses.cycles.size), pulses.merged, ignored, self.cycle)
-
-    def reset(self) -> None:
-        self._require_program()
-        self._zero_state()
 
     @property
     def describe(self) -> dict:
         d = super().describe
-        d["brian2_target"] = self.target
         d["mapping"] = self.mapping.as_dict()
-        if self.last_run is not None:
-            d["brian2_run"] = self.last_run.as_dict()
         return d
 
     def _zero_state(self) -> None:
@@ -237,11 +195,6 @@ class IdealLIFBackend(Backend):
         self.cycle = 0
         self._v = np.full(n, self.mapping.v_rest)
         self._ref_left = np.zeros(n)  # seconds of refractoriness left at the current cycle
-
-    def _require_program(self) -> ChipProgram:
-        if self._program is None:
-            raise ValueError(f"backend {self.name!r} is not programmed yet: call program() first")
-        return self._program
 
     def _simulate(self, pulses, n_cycles: int):
         m, cfg = self.mapping, self.config
