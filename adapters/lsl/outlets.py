@@ -92,7 +92,29 @@ class _Outlet:
         self._outlet = None
 
 
-class SpikeEventOutlet:
+class _OutletFacade:
+    """What every outlet of this module answers through its ``_Outlet``."""
+
+    _out: _Outlet
+
+    @property
+    def source_id(self) -> str:
+        return self._out.source_id
+
+    def local_clock(self) -> float:
+        """LSL's clock now, s."""
+        return self._out.local_clock()
+
+    def have_consumers(self) -> bool:
+        """Whether an inlet is connected."""
+        return self._out.have_consumers()
+
+    def wait_for_consumers(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for an inlet; True when one is connected."""
+        return self._out.wait_for_consumers(timeout)
+
+
+class SpikeEventOutlet(_OutletFacade):
     """Publish spikes as an LSL spike-event stream (bioloop's profile).
 
     Parameters
@@ -148,25 +170,10 @@ class SpikeEventOutlet:
     def name(self) -> str:
         return self._out.name
 
-    @property
-    def source_id(self) -> str:
-        return self._out.source_id
 
     @property
     def pushed(self) -> int:
         return self._out.pushed
-
-    def local_clock(self) -> float:
-        """LSL's clock now, s."""
-        return self._out.local_clock()
-
-    def have_consumers(self) -> bool:
-        """Whether an inlet is connected."""
-        return self._out.have_consumers()
-
-    def wait_for_consumers(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for an inlet; True when one is connected."""
-        return self._out.wait_for_consumers(timeout)
 
     def push(self, times, channels, units=None, *, time_offset: float = 0.0) -> int:
         """Send spikes: ``times`` (s) on electrode ``channels``; timestamp = time + offset.
@@ -254,7 +261,7 @@ class ChipSpikeOutlet(SpikeEventOutlet):
         return self.push(fires.times[order][ok], index, time_offset=time_offset)
 
 
-class LSLStimSink(Sink):
+class LSLStimSink(_OutletFacade, Sink):
     """Stimulation commands out as an LSL stream (bioloop's profile).
 
     Each command is one sample ``[electrode, amplitude_uA, phase_width_us, interphase_us]``
@@ -305,26 +312,11 @@ class LSLStimSink(Sink):
     def stream_name(self) -> str:
         return self._out.name
 
-    @property
-    def source_id(self) -> str:
-        return self._out.source_id
 
     @property
     def written(self) -> int:
         """Commands sent so far."""
         return self._out.pushed
-
-    def local_clock(self) -> float:
-        """LSL's clock now, s."""
-        return self._out.local_clock()
-
-    def have_consumers(self) -> bool:
-        """Whether an inlet is connected."""
-        return self._out.have_consumers()
-
-    def wait_for_consumers(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for an inlet; True when one is connected."""
-        return self._out.wait_for_consumers(timeout)
 
     def write(self, commands: StimCommands) -> None:
         """Send the commands; refused ones are counted in :attr:`refused` by reason."""
