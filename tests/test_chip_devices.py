@@ -56,9 +56,11 @@ def test_without_auto_zero_offsets_flip_only_the_narrowest_margin():
 
 def test_default_mismatch_flips_only_margin_decisions():
     """With the within-die mismatch on (mirrors 1 %, cells 0.5 %, caps 1 %, I_LEAK 5 %) a
-    decision can flip only where s is theta or theta - 1; elsewhere the margin is at least
-    one full alpha step. The flip rate at the margin is bounded loosely: it depends on the
-    codes (the AP pedestal every code carries) and on theta (small theta, small margin)."""
+    decision can flip only where s is theta or theta - 1; elsewhere the margin is at least one
+    full alpha step. Because each bit's synapse and PSP-reference cells are subtracted before
+    its mirror (docs/chip-semantics.md), the AP pedestal cancels: for theta >= 4 no decision
+    flips (measured over 40 chips: none; with separate mirrors theta = 7 flipped 2 %), and only
+    the small thresholds, whose one-alpha margin is itself small, flip at all."""
     cfg = ChipConfig()
     margin = np.isin(SIGNED[None] - THETAS[:, None, None], (-1, 0))
     margin = np.broadcast_to(margin, IDEAL.shape)
@@ -67,11 +69,11 @@ def test_default_mismatch_flips_only_margin_decisions():
         got = decisions(cfg, seed)
         wrong = got != IDEAL
         assert not wrong[~margin].any(), seed
+        assert not wrong[3:].any(), seed  # theta 4..7
         flips += int(wrong[margin].sum())
         margin_total += int(margin.sum())
-    # 1 % mirror mismatch on a >= 14 uA pedestal is ~0.2 uA against alpha = 2 uA: theta = 1
-    # decisions flip often, larger theta rarely; the whole margin stays well under 20 %
-    assert flips / margin_total < 0.2
+    # theta 1..3 at the margin: ~5 % / 1 % / 0.1 % measured; bound the total loosely
+    assert flips / margin_total < 0.05
 
 
 def test_mismatch_off_is_the_ideal_chip():
