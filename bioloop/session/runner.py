@@ -114,7 +114,7 @@ def replay(events: SpikeEvents, *, encoder: Encoder, backend: Backend, stimulato
         log.add_chunk(spikes=res.spikes, fates=res.enc.fates, frames=res.enc.frames, fires=res.step.fires,
                       stim=res.stim, ignored_refractory=res.step.ignored_refractory,
                       backend_merged=res.step.merged)
-        blanks = blanks.extend(res.new_blanks)
+        blanks = active.extend(res.new_blanks)  # windows over before this chunk are done
         c0, pos = c_end, j
         if progress is not None:
             progress.update(c0 / g)
