@@ -1,6 +1,7 @@
 """Find implementations of the extension points by name, through entry points.
 
-Groups: ``bioloop.sources``, ``bioloop.sinks``, ``bioloop.backends`` (see ``pyproject.toml``).
+Groups: ``bioloop.sources``, ``bioloop.sinks``, ``bioloop.backends``, ``bioloop.monitors``
+(see ``pyproject.toml``).
 Like xarray's backends: an unknown name raises ValueError listing what is installed.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-GROUPS = ("bioloop.sources", "bioloop.sinks", "bioloop.backends")
+GROUPS = ("bioloop.sources", "bioloop.sinks", "bioloop.backends", "bioloop.monitors")
 
 
 def available(group: str) -> list[str]:

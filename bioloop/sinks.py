@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from .types import StimCommands
+from .types import FireEvents, StimCommands
 
 
 class Sink(ABC):
@@ -28,3 +28,21 @@ class Sink(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+class FireMonitor(ABC):
+    """The ``FireMonitor`` extension point: somewhere to watch the chip's FIREs as they happen
+    (an LSL monitoring stream, a display). :meth:`write_fires` is the hot path; register under
+    the ``bioloop.monitors`` entry-point group.
+
+    Worked example: :class:`bioloop.adapters.lsl.ChipSpikeOutlet`.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def write_fires(self, fires: FireEvents, *, time_offset: float = 0.0) -> None:
+        """Publish FIREs; their times are ``cycle / gclk_hz + time_offset``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release."""

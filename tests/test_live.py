@@ -172,15 +172,18 @@ def children():
 @pytest.mark.lsl
 @pytest.mark.slow
 def test_live_closed_loop_between_processes(tmp_path, children):
-    spikes, stims = unique("spk"), unique("stim")
+    spikes, stims, mon = unique("spk"), unique("stim"), unique("mon")
     out = tmp_path / "live.nix"
     live = children.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", stims, "--duration", "8",
+                                  "--monitor-stream", mon,
                                   "--out", out, "--gclk", "50000", "--ideal", "--min-interval-ms", "1",
                                   "--resolve-timeout", "30", "--json", "--quiet"))
     pusher = children.add(spawn(PUSHER, spikes, "40", "4.0"))
     wait_line(pusher)
     reader = children.add(spawn(STIM_READER, stims, "9"))
     wait_line(reader, timeout=30)
+    watcher = children.add(spawn(STIM_READER, mon, "9"))
+    wait_line(watcher, timeout=30)
     code, summary, err = finish_json(live, timeout=60)
     assert code == 0, err
     _, got, rerr = finish_json(reader, timeout=30)
@@ -196,6 +199,11 @@ def test_live_closed_loop_between_processes(tmp_path, children):
     assert np.all(samples[:, 1] == -1.0)  # 1 uA, cathodic first
     assert np.all(samples[:, 2] == 200.0)
     assert s["latency_ms"]["n"] == 40 and 0 < s["latency_ms"]["p50"] < 50  # loose: a loaded machine
+    # the monitoring stream carries the chip's FIREs: relay neuron (cluster 0, dend e) for electrode e
+    _, watched, werr = finish_json(watcher, timeout=30)
+    assert watched is not None, werr
+    fires = np.array(watched["samples"])
+    assert len(fires) == 40 and fires[:, 0].astype(int).tolist() == [i % 4 for i in range(40)]
     assert out.exists() and not (tmp_path / "live.nix.journal").exists()
     from bioloop.session import read_session
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from bioloop import validate as _v
-from bioloop.sinks import Sink
+from bioloop.sinks import FireMonitor, Sink
 from bioloop.types import FireEvents, SpikeEvents, StimCommands
 
 from .config import ensure_configured
@@ -229,7 +229,7 @@ class SpikeEventOutlet(_OutletFacade):
         self.close()
 
 
-class ChipSpikeOutlet(SpikeEventOutlet):
+class ChipSpikeOutlet(SpikeEventOutlet, FireMonitor):
     """Monitoring stream of the chip's FIRE outputs, laid out like spike events.
 
     Neuron ``(cluster, dend)`` is channel index ``cluster * n_dends + dend``, labelled
@@ -248,6 +248,10 @@ class ChipSpikeOutlet(SpikeEventOutlet):
                          max_buffered=max_buffered,
                          extra=(("n_clusters", self.n_clusters), ("n_dends", self.n_dends)))
         self.refused.setdefault("neuron_out_of_range", 0)
+
+    def write_fires(self, fires: FireEvents, *, time_offset: float = 0.0) -> None:
+        """The :class:`~bioloop.sinks.FireMonitor` hot path: :meth:`push_fires`."""
+        self.push_fires(fires, time_offset=time_offset)
 
     def push_fires(self, fires: FireEvents, *, time_offset: float = 0.0) -> int:
         """Send FIRE events (sorted by cycle first); out-of-range neurons are refused."""

@@ -17,6 +17,8 @@ def add_arguments(p):
                    help="the input is a regular-rate float32 voltage stream (online threshold detection)")
     p.add_argument("--stim-stream", default="bioloop-stim", metavar="NAME",
                    help="name of the stimulation stream published (default bioloop-stim)")
+    p.add_argument("--monitor-stream", metavar="NAME",
+                   help="also publish the chip's FIREs as an LSL stream (cluster*16+dend = channel)")
     p.add_argument("--duration", type=float, metavar="S", help="seconds to run (default: until Ctrl-C)")
     p.add_argument("--out", default="live.session.nix", metavar="SESSION.nix", help="session file")
     p.add_argument("--resolve-timeout", type=float, default=5.0, metavar="S",
@@ -41,20 +43,29 @@ def run(args) -> dict:
     opts = session_options(args)
     kind = "lsl-voltage" if args.voltage else "lsl-spikes"
     source = registry.load("bioloop.sources", kind)(name=args.input_stream, timeout=args.resolve_timeout)
-    sink = None
+    sink = monitor = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         sink = registry.load("bioloop.sinks", "lsl")(args.stim_stream, labels=source.labels)
+        if args.monitor_stream:
+            from bioloop.encoder import ElectrodeMap, n_clusters_for
+
+            n_clusters = (ElectrodeMap.from_file(args.map, source.labels, allow_unmapped=args.allow_unmapped).n_clusters
+                          if args.map else n_clusters_for(len(source.labels)))
+            monitor = registry.load("bioloop.monitors", "lsl")(args.monitor_stream, n_clusters)
         timing = LiveTiming(duration=args.duration, hold=args.hold_ms * 1e-3, budget=args.budget_ms * 1e-3)
-        summary = run_loop(source, opts, out, clock=source.clock, sink=sink, timing=timing,
+        summary = run_loop(source, opts, out, clock=source.clock, sink=sink, timing=timing, monitor=monitor,
                            source_meta={"stream": args.input_stream, "kind": kind, "clock": "LSL local_clock"})
         summary["input"] = source.stats()
         summary["output"] = sink.stats()
+        if monitor is not None:
+            summary["monitor"] = monitor.stats()
         return summary
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if sink is not None:
-            sink.close()
+        for out_ in (sink, monitor):
+            if out_ is not None:
+                out_.close()
         source.close()
 
 

@@ -156,7 +156,7 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path, *, source_m
 
 
 def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timing=None,
-             source_meta: dict | None = None, keep_journal: bool = False) -> dict:
+             source_meta: dict | None = None, keep_journal: bool = False, monitor=None) -> dict:
     """Run the closed loop on a live ``source`` (LSL, or a virtual culture on its own clock)
     and write the session file ``out``; returns the JSON summary.
 
@@ -199,7 +199,8 @@ def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timin
     with JournalWriter(jpath) as journal:
         log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
         run_live(source, encoder=enc, backend=parts.backend, stimulator=parts.stimulator, log=log, t0=t0,
-                 clock=clock, sink=sink, timing=timing, signed_weights=parts.program.signed_weights)
+                 clock=clock, sink=sink, timing=timing, signed_weights=parts.program.signed_weights,
+                 monitor=monitor)
     write_session(log, out)
     if not keep_journal:
         jpath.unlink()

@@ -70,8 +70,8 @@ def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: 
         The source's clock (``pylsl.local_clock`` for LSL).
     sink : Sink, optional
         Where accepted commands go.
-    monitor : object with ``push_fires(FireEvents, time_offset=...)``, optional
-        Receives the chip's FIREs (monitoring stream).
+    monitor : FireMonitor, optional
+        Receives the chip's FIREs (monitoring stream), after the stimulation went out.
     signed_weights : numpy.ndarray (C, K, N), optional
         The program's ``s = w - r``: the triggering input of a FIRE is then the latest spike of
         its cycle on an axon that drives that neuron (otherwise the latest of its cluster).
@@ -169,7 +169,7 @@ def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_
         cyc_lat = stim.commands.source_cycle
         state.blanks = state.blanks.extend(encoder.blanking_for(stim.commands))
     if monitor is not None and len(fires):
-        monitor.push_fires(fires, time_offset=t0)
+        monitor.write_fires(fires, time_offset=t0)
     log.add_chunk(spikes=chunk, fates=fates, frames=frames, fires=fires, stim=stim,
                   ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
                   latency=latency, latency_cycle=cyc_lat, delayed=int(delayed.sum()))
