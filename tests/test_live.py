@@ -283,3 +283,54 @@ def test_live_marks_a_gap_and_reconnects_when_the_stream_returns(tmp_path, child
     assert s["input_spikes"] == 40  # both halves arrived, nothing lost silently
     assert s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
     assert out.exists()
+
+
+VOLTAGE_PUSHER = """
+name, fs = sys.argv[1], 10000.0
+info = pylsl.StreamInfo(name, "EEG", 4, fs, pylsl.cf_float32, "src-" + name)
+chans = info.desc().append_child("channels")
+for lab in ["a", "b", "c", "d"]:
+    chans.append_child("channel").append_child_value("label", lab)
+out = pylsl.StreamOutlet(info, 100)
+print("ready", flush=True)
+while not out.have_consumers():
+    time.sleep(0.01)
+rng = np.random.default_rng(5)
+t0 = pylsl.local_clock()
+n_sent = 0
+spike_at = {int(fs * (1.0 + 0.2 * k)): k % 4 for k in range(15)}  # from 1 s on, every 200 ms
+while n_sent < int(fs * 4.5):
+    due = int((pylsl.local_clock() - t0) * fs)
+    if due <= n_sent:
+        time.sleep(0.0005)
+        continue
+    block = rng.normal(0.0, 10e-6, (due - n_sent, 4)).astype(np.float32)
+    for i in range(n_sent, due):
+        if i in spike_at:
+            block[i - n_sent, spike_at[i]] = -150e-6  # a 15-sigma negative spike
+    out.push_chunk(block.tolist(), t0 + (due - 1) / fs)
+    n_sent = due
+print("done", flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.lsl
+@pytest.mark.slow
+def test_live_detects_spikes_on_a_voltage_stream(tmp_path, children):
+    volts = unique("volt")
+    out = tmp_path / "live.nix"
+    pusher = children.add(spawn(VOLTAGE_PUSHER, volts))
+    wait_line(pusher)
+    live = children.add(spawn_cli("live", "--input-stream", volts, "--voltage", "--stim-stream", unique("stim"),
+                                  "--duration", "5", "--out", out, "--json", "--quiet", "--ideal",
+                                  "--min-interval-ms", "1", "--resolve-timeout", "30"))
+    code, s, err = finish_json(live, timeout=60)
+    assert code == 0, err
+    # 15 injected spikes; the detector needs its noise window first, so allow a couple missing
+    assert 12 <= s["input_spikes"] <= 15, s
+    assert s["stimulations"] == s["input_spikes"] - sum(s["dropped"].values())
+    from bioloop.session import read_session
+
+    stim = read_session(out).stim
+    assert set(stim.electrode.tolist()) <= {0, 1, 2, 3}
