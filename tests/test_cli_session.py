@@ -175,3 +175,22 @@ def test_cli_process_prints_no_traceback(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_a_window_without_spikes_is_an_empty_session_not_an_error(tmp_path, recordings_dir, capsys):
+    rec = recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5"
+    out = tmp_path / "empty.nix"
+    assert main(["replay", str(rec), "--start", "0", "--stop", "0.0001", "--out", str(out), "--json"]) == 0
+    s = _json(capsys)
+    assert s["axon_pulses"] == 0 and s["fires"] == 0 and s["dropped"]["outside_window"] == 26023
+    assert main(["inspect", str(out), "--no-plot", "--json"]) == 0
+    assert _json(capsys)["fires"] == 0
+
+
+def test_output_piped_into_a_reader_that_leaves_is_not_an_error():
+    p = subprocess.Popen([sys.executable, "-m", "bioloop.cli", "chip", "info", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # like `| head -c 0`
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.wait(timeout=60) == 0 and "Traceback" not in err

@@ -120,11 +120,13 @@ def main(argv=None) -> int:
         print(f"{verb}: internal error: {type(exc).__name__}: {exc} "
               "(set BIOLOOP_DEBUG=1 for the traceback)".replace("\n", " "), file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(_jsonable(summary)))
-    else:
-        fmt = getattr(mod, "format_text", _default_text)
-        print(fmt(summary))
+    text = json.dumps(_jsonable(summary)) if args.json else getattr(mod, "format_text", _default_text)(summary)
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into `head`: the reader left, which is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     return 0
 
 
