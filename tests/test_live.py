@@ -129,7 +129,9 @@ def test_blanking_applies_to_live_input():
 # ---- real LSL, several processes ----------------------------------------------------------
 
 PUSHER = """
-name, n = sys.argv[1], int(sys.argv[2])
+# argv: stream name, spikes to push (50 ms apart, electrodes 0,1,2,3,0,...), seconds to wait
+# after the first consumer connects, seconds to stay after the last spike
+name, n, delay, linger = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 info = pylsl.StreamInfo(name, "SpikeEvents", 1, pylsl.IRREGULAR_RATE, pylsl.cf_int32, "src-" + name)
 els = info.desc().append_child("electrodes")
 for lab in ["a", "b", "c", "d"]:
@@ -138,12 +140,12 @@ out = pylsl.StreamOutlet(info)
 print("ready", flush=True)
 while not out.have_consumers():
     time.sleep(0.01)
-time.sleep(float(sys.argv[3]))
+time.sleep(delay)
 for i in range(n):
     out.push_sample([i % 4], pylsl.local_clock())
     time.sleep(0.05)
 print("done", flush=True)
-time.sleep(30)
+time.sleep(linger)
 """
 
 STIM_READER = """
@@ -178,7 +180,7 @@ def test_live_closed_loop_between_processes(tmp_path, children):
                                   "--monitor-stream", mon,
                                   "--out", out, "--gclk", "50000", "--ideal", "--min-interval-ms", "1",
                                   "--resolve-timeout", "30", "--json", "--quiet"))
-    pusher = children.add(spawn(PUSHER, spikes, "40", "4.0"))
+    pusher = children.add(spawn(PUSHER, spikes, "40", "4.0", "30"))
     wait_line(pusher)
     reader = children.add(spawn(STIM_READER, stims, "9"))
     wait_line(reader, timeout=30)
@@ -216,7 +218,7 @@ def test_live_closed_loop_between_processes(tmp_path, children):
 def test_live_ends_cleanly_on_sigint_with_the_session_written(tmp_path, children):
     spikes = unique("spk")
     out = tmp_path / "live.nix"
-    pusher = children.add(spawn(PUSHER, spikes, "200", "0.5"))
+    pusher = children.add(spawn(PUSHER, spikes, "200", "0.5", "30"))
     wait_line(pusher)
     live = children.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", unique("stim"),
                                   "--out", out, "--json", "--quiet", "--resolve-timeout", "30"))
@@ -240,25 +242,6 @@ def test_live_cli_bad_input_is_one_line(tmp_path, capsys):
     assert main(["live", "--input-stream", "x", "--out", str(tmp_path / "nope" / "s.nix")]) == 2
 
 
-PUSH_AND_LEAVE = """
-name, n = sys.argv[1], int(sys.argv[2])
-info = pylsl.StreamInfo(name, "SpikeEvents", 1, pylsl.IRREGULAR_RATE, pylsl.cf_int32, "src-" + name)
-els = info.desc().append_child("electrodes")
-for lab in ["a", "b", "c", "d"]:
-    els.append_child("electrode").append_child_value("label", lab)
-out = pylsl.StreamOutlet(info)
-print("ready", flush=True)
-while not out.have_consumers():
-    time.sleep(0.01)
-time.sleep(0.5)
-for i in range(n):
-    out.push_sample([i % 4], pylsl.local_clock())
-    time.sleep(0.05)
-time.sleep(0.3)
-print("done", flush=True)
-"""
-
-
 @pytest.mark.lsl
 @pytest.mark.slow
 def test_live_marks_a_gap_and_reconnects_when_the_stream_returns(tmp_path, children):
@@ -266,7 +249,7 @@ def test_live_marks_a_gap_and_reconnects_when_the_stream_returns(tmp_path, child
 
     spikes = unique("spk")
     out = tmp_path / "live.nix"
-    first = children.add(spawn(PUSH_AND_LEAVE, spikes, "20"))
+    first = children.add(spawn(PUSHER, spikes, "20", "0.5", "0.3"))
     wait_line(first)
     live = children.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", unique("stim"),
                                   "--duration", "16", "--out", out, "--json", "--quiet", "--ideal",
@@ -274,7 +257,7 @@ def test_live_marks_a_gap_and_reconnects_when_the_stream_returns(tmp_path, child
     wait_line(first, "done", timeout=40)
     stop(first)  # the outlet is gone: the session must keep running
     time.sleep(5)  # longer than the 3 s after which the source reports a gap
-    second = children.add(spawn(PUSH_AND_LEAVE, spikes, "20"))  # same source_id: it comes back
+    second = children.add(spawn(PUSHER, spikes, "20", "0.5", "0.3"))  # same source_id: it comes back
     wait_line(second)
     wait_line(second, "done", timeout=40)
     code, s, err = finish_json(live, timeout=60)
