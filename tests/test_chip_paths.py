@@ -296,3 +296,19 @@ def test_run_events_needs_a_program():
 def test_unsorted_frames_are_refused_by_axonframes():
     with pytest.raises(ValueError, match="sorted"):
         AxonFrames([3, 1], [0, 0], [0, 0], 1e3)
+
+
+def test_get_and_set_state_roll_a_chip_back_exactly(rng):
+    chip = Chip(n_clusters=2, seed=3)
+    chip.program(rng.integers(0, 8, (2, 16, 16)), rng.integers(0, 8, (2, 16)), 7, 3)
+    first = rng.random((200, 2, 16)) < 0.05
+    second = rng.random((300, 2, 16)) < 0.05
+    chip.run(first)
+    saved = chip.get_state()
+    a = chip.run(second, record=True)
+    chip.set_state(saved)
+    b = chip.run(second, record=True)
+    np.testing.assert_array_equal(a.fires, b.fires)
+    np.testing.assert_array_equal(a.v, b.v)
+    with pytest.raises(ValueError, match="shape"):
+        Chip(n_clusters=1).set_state(saved)

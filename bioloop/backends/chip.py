@@ -48,10 +48,8 @@ class ChipBackend(Backend, Rewindable):
 
     def read_image(self) -> ChipProgram:
         c = self.chip
-        from ..chip.mram import bits_to_codes
-
-        return ChipProgram(c.weights, c.psp_ref, bits_to_codes(c._thg_bits), bits_to_codes(c._thr_bits),
-                           c.config.lateral_neighbours, "read back")
+        gen, ref = c.threshold_codes
+        return ChipProgram(c.weights, c.psp_ref, gen, ref, c.config.lateral_neighbours, "read back")
 
     def evolve(self, frames: AxonFrames, until: int) -> BackendStep:
         r = self.chip.run_events(frames, until=until)
@@ -61,14 +59,7 @@ class ChipBackend(Backend, Rewindable):
         self.chip.reset()
 
     def snapshot(self) -> dict:
-        c = self.chip
-        return {"v": c._v.copy(), "pend": c._pend.copy(), "refr": c._refr.copy(),
-                "last": c._last.copy(), "cycle": c.cycle}
+        return self.chip.get_state()
 
     def restore(self, state: dict) -> None:
-        c = self.chip
-        c._v[...] = state["v"]
-        c._pend[...] = state["pend"]
-        c._refr[...] = state["refr"]
-        c._last[...] = state["last"]
-        c.cycle = state["cycle"]
+        self.chip.set_state(state)

@@ -342,6 +342,11 @@ class Chip:
         return bits_to_codes(self._psp_bits)
 
     @property
+    def threshold_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(threshold_gen, threshold_ref) codes (C,) as the cells hold them."""
+        return bits_to_codes(self._thg_bits), bits_to_codes(self._thr_bits)
+
+    @property
     def theta(self) -> np.ndarray:
         """Threshold in units of alpha, per cluster (gen - ref codes)."""
         return bits_to_codes(self._thg_bits).astype(int) - bits_to_codes(self._thr_bits).astype(int)
@@ -397,6 +402,23 @@ class Chip:
     def v(self) -> np.ndarray:
         """Voltage each neuron holds now (C, N), pending leak applied."""
         return kernels.effective_v(self._v, self._pend, self._leak_step, self._v_rest)
+
+    def get_state(self) -> dict:
+        """A copy of the complete membrane state (for rolling a simulation back)."""
+        return {"v": self._v.copy(), "pend": self._pend.copy(), "refr": self._refr.copy(),
+                "last": self._last.copy(), "cycle": self.cycle}
+
+    def set_state(self, state: dict) -> None:
+        """Return exactly to a state taken by :meth:`get_state` on this chip."""
+        for key in ("v", "pend", "refr", "last"):
+            if np.shape(state[key]) != getattr(self, "_" + key).shape:
+                raise ValueError(f"state {key!r} has shape {np.shape(state[key])}; this chip needs "
+                                 f"{getattr(self, '_' + key).shape}")
+        self._v[...] = state["v"]
+        self._pend[...] = state["pend"]
+        self._refr[...] = state["refr"]
+        self._last[...] = state["last"]
+        self.cycle = int(state["cycle"])
 
     @property
     def refractory(self) -> np.ndarray:
