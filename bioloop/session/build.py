@@ -13,14 +13,14 @@ from pathlib import Path
 from .. import __version__, registry
 from ..backends.base import Backend
 from ..chip import ChipConfig
-from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for
+from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for, session_window
 from ..networks import network_from_name
 from ..stimulator import StimMap, Stimulator, StimulatorConfig
 from ..types import ChipProgram, SpikeEvents
 from .journal import JournalWriter
 from .log import SessionLog
 from .nixfile import write_session
-from .runner import Pacing, Progress, replay
+from .runner import Pacing, replay
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,8 @@ def versions() -> dict:
 
 
 def window_of(events: SpikeEvents, opts: SessionOptions) -> tuple[float, float]:
-    t0 = events.t_start if opts.t_start is None else float(opts.t_start)
-    t1 = events.t_stop if opts.t_stop is None else float(opts.t_stop)
-    if opts.t_start is not None and not events.t_start <= t0 <= events.t_stop:
-        raise ValueError(f"--start {t0:g} s is outside the recording [{events.t_start:g}, {events.t_stop:g}] s")
-    if opts.t_stop is not None and not events.t_start <= t1 <= events.t_stop:
-        raise ValueError(f"--stop {t1:g} s is outside the recording [{events.t_start:g}, {events.t_stop:g}] s")
-    if t1 <= t0:
-        raise ValueError(f"the session window [{t0:g}, {t1:g}] s is empty (--start must be before --stop)")
-    return t0, t1
+    """The session window of ``opts`` over ``events`` (:func:`bioloop.encoder.session_window`)."""
+    return session_window(events, opts.t_start, opts.t_stop)
 
 
 def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = None) -> SessionParts:
@@ -125,33 +118,77 @@ def journal_path_for(out: Path) -> Path:
     return out.with_name(out.name + ".journal")
 
 
-def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path, *, source_meta: dict | None = None,
-               speed: float | None = None, quiet: bool = True, keep_journal: bool = False) -> dict:
-    """Replay ``events`` and write the session file ``out``; returns the JSON summary.
+def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path | None = None, *,
+               source_meta: dict | None = None, speed: float | None = None, quiet: bool = True,
+               keep_journal: bool = False) -> dict:
+    """Replay ``events`` with the session ``opts``; returns the JSON summary.
 
-    The journal (``out`` + ``.journal``) is written while the session runs and removed once the
-    session file is complete (kept with ``keep_journal``).
+    The public entry point for "a replay from parameters": the CLI, the demo, the benchmarks
+    and sweeps call it. With ``out`` (a ``.nix`` path) the session is journaled while it runs
+    (``out`` + ``.journal``, removed once the session file is complete unless
+    ``keep_journal``) and written as a NIX file; with ``out=None`` it runs in memory only.
+
+    Parameters
+    ----------
+    events : SpikeEvents
+        The recording.
+    opts : SessionOptions
+        Network, GCLK, window, stimulation and safety settings.
+    out : Path, optional
+        Session file to write.
+    source_meta : dict, optional
+        JSON-able description of where the spikes came from.
+    speed : float, optional
+        None: as fast as possible; 1.0: real time.
+    quiet : bool
+        No progress bar.
+    keep_journal : bool
+        Keep the journal next to the session file.
+
+    Returns
+    -------
+    dict
+        The summary (see :meth:`SessionLog.summary`), plus ``session`` (the path or None).
+
+    Raises
+    ------
+    ValueError
+        Bad options, a window outside the recording, a bad ``out`` path, or a journal of an
+        earlier session in the way.
+
+    Examples
+    --------
+    >>> from bioloop.synthetic import synthetic_culture
+    >>> s = run_replay(synthetic_culture(n_electrodes=16, duration=2.0, seed=1), SessionOptions())
+    >>> s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
+    True
     """
-    out = Path(out)
-    if out.suffix != ".nix":
-        raise ValueError(f"--out {str(out)!r} must end in .nix")
-    if not out.parent.is_dir():
-        raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
+    jpath = None
+    if out is not None:
+        out = Path(out)
+        if out.suffix != ".nix":
+            raise ValueError(f"--out {str(out)!r} must end in .nix")
+        if not out.parent.is_dir():
+            raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
+        jpath = journal_path_for(out)
+        if jpath.exists():
+            raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
+                             f"session with 'bioloop recover {jpath}' or delete it")
     parts = build(events, opts, source_meta)
-    jpath = journal_path_for(out)
-    if jpath.exists():
-        raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
-                         f"session with 'bioloop recover {jpath}' or delete it")
-    with JournalWriter(jpath) as journal:
+    journal = JournalWriter(jpath) if jpath is not None else None
+    try:
         log = SessionLog(events.labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
-        t0, t1 = parts.encoder.window(events)
         replay(events, encoder=parts.encoder, backend=parts.backend, stimulator=parts.stimulator, log=log,
-               pacing=Pacing(speed=speed), progress=Progress(t1 - t0, quiet=quiet))
-    write_session(log, out)
-    if not keep_journal:
-        jpath.unlink()
+               pacing=Pacing(speed=speed), quiet=quiet)
+    finally:
+        if journal is not None:
+            journal.close()
+    if out is not None:
+        write_session(log, out)
+        if not keep_journal:
+            jpath.unlink()
     summary = log.summary()
-    summary["session"] = str(out)
+    summary["session"] = None if out is None else str(out)
     return summary
 
 

@@ -87,7 +87,7 @@ class SessionLog:
                            "stim.interphase": c.interphase, "stim.source_cycle": c.source_cycle,
                            "stim.cluster": stim.accepted_cluster, "stim.dend": stim.accepted_dend})
             r = stim.refused
-            codes = np.array([REFUSAL_REASONS.index(x) for x in r.reason], np.int8)
+            codes = r.code
             arrays.update({"ref.times": r.times, "ref.cluster": r.cluster, "ref.dend": r.dend,
                            "ref.electrode": r.electrode, "ref.reason": codes,
                            "ref.source_cycle": r.source_cycle})
