@@ -863,8 +863,14 @@ class WindowEncoding:
         return int(_blank(self.times, self.channels, self.mapped, self.blanked, lo,
                           self.n if hi is None else hi, ts, te, el, self._global, False))
 
-    def blank(self, commands: StimCommands, lo: int) -> None:
-        """Blank, for good, every spike from ``lo`` on that ``commands``' windows cover."""
+    def blank(self, commands: StimCommands, lo: int, *, before_cycle: int | None = None) -> None:
+        """Blank, for good, every spike from ``lo`` on that ``commands``' windows cover
+        (only the commands of FIREs before ``before_cycle``, when given)."""
+        if before_cycle is not None:
+            keep = commands.source_cycle < before_cycle
+            commands = _trusted(StimCommands, times=commands.times[keep], electrode=commands.electrode[keep],
+                                amplitude=commands.amplitude[keep], phase_width=commands.phase_width[keep],
+                                interphase=commands.interphase[keep], source_cycle=commands.source_cycle[keep])
         if len(commands):
             ts, te, el = self._windows(commands)
             _blank(self.times, self.channels, self.mapped, self.blanked, lo, self.n, ts, te, el,

@@ -133,12 +133,18 @@ def test_session_file_reads_back_with_plain_neo(tmp_path, culture):
     with NixIO(str(out), mode="ro") as io:
         blk = io.read_block()
     seg = blk.segments[0]
-    inputs = [st for st in seg.spiketrains if st.annotations.get("bioloop_kind") == "spikes"]
-    assert len(inputs) == culture.n_channels
-    assert sum(len(st) for st in inputs) == s["input_spikes"]
+    sigs = {sig.name: sig for sig in seg.irregularlysampledsignals}
+    inputs = sigs["input_all"]
+    assert inputs.annotations["columns"] == "channel,fate"
+    assert inputs.shape[0] == s["input_spikes"]
+    fates = np.asarray(inputs.magnitude[:, 1]).astype(int)
+    assert int(np.sum(fates == SpikeFate.PULSE)) == s["axon_pulses"]
     stim = next(e for e in seg.events if e.name == "stimulation")
     assert len(stim) == s["stimulations"]
-    assert set(stim.array_annotations) >= {"electrode", "amplitude_uA", "phase_width_us", "interphase_us"}
+    detail = sigs["stimulation_detail"]
+    assert detail.annotations["columns"].split(",")[:4] == ["electrode", "amplitude_uA", "phase_width_us",
+                                                            "interphase_us"]
+    np.testing.assert_array_equal(detail.times.rescale("s").magnitude, stim.times.rescale("s").magnitude)
     assert "summary_json" in blk.annotations and "meta_json" in blk.annotations
 
 

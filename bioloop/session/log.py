@@ -1,6 +1,7 @@
 """``SessionLog``: everything a session saw, did, dropped and refused, in memory and journaled.
 
-Each accepted chunk of a session adds one record: the input spikes with the fate of each, the
+Each accepted chunk of a session adds one record (journaled in batches of at most
+``JOURNAL_BATCH_S`` of wall time): the input spikes with the fate of each, the
 AXON pulses, the FIREs, the stimulation commands, the refused commands with their reasons, and
 (for live sessions) latencies and gaps. The counts add up by construction:
 ``input_spikes == axon_pulses + sum(dropped)`` and ``fires == stimulations + sum(refused)``.
@@ -9,6 +10,7 @@ AXON pulses, the FIREs, the stimulation commands, the refused commands with thei
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +19,10 @@ from ..encoder import DROP_FATES, SpikeFate
 from ..stimulator import REFUSAL_REASONS
 from ..types import AxonFrames, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter, Record
+
+#: chunks are journaled together at most this often (wall s): a crash loses at most this much,
+#: well inside the one second promised, and a fast replay writes tens of records, not thousands
+JOURNAL_BATCH_S = 0.25
 
 #: arrays of one chunk record, grouped by what they describe
 _FIELDS = {
@@ -60,6 +66,8 @@ class SessionLog:
     gaps: list = field(default_factory=list)
     events: list = field(default_factory=list)  #: (time, kind, text) notes: stalls, reconnects
     _parts: dict = field(default_factory=lambda: {k: {f: [] for f in v} for k, v in _FIELDS.items()})
+    _pending: list = field(default_factory=list)  #: chunks not journaled yet
+    _flushed: float = field(default_factory=time.monotonic)
 
     def __post_init__(self):
         if self.journal is not None:
@@ -98,7 +106,23 @@ class SessionLog:
                 "delayed": int(delayed)}
         self._add(arrays, meta)
         if self.journal is not None:
-            self.journal.append("chunk", meta, **arrays)
+            self._pending.append((arrays, meta))
+            if time.monotonic() - self._flushed >= JOURNAL_BATCH_S:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Journal the chunks added since the last flush as one record (their arrays joined)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self._flushed = time.monotonic()
+        if len(pending) == 1:
+            arrays, meta = pending[0]
+        else:
+            keys = {k for a, _ in pending for k in a}
+            arrays = {k: np.concatenate([a[k] for a, _ in pending if k in a]) for k in sorted(keys)}
+            meta = {k: sum(m[k] for _, m in pending) for k in pending[0][1]}
+        self.journal.append("chunk", meta, **arrays)
 
     def _add(self, arrays: dict, meta: dict) -> None:
         for key, arr in arrays.items():
@@ -112,11 +136,13 @@ class SessionLog:
         """A counted event of the session (stall, resume, gap, reconnect)."""
         self.events.append((float(time), kind, text))
         if self.journal is not None:
+            self._flush()
             self.journal.append("note", {"time": float(time), "kind": kind, "text": text})
 
     def finish(self, *, t_start: float, t_stop: float, wall_s: float) -> None:
         self.t_start, self.t_stop, self.wall_s = float(t_start), float(t_stop), float(wall_s)
         if self.journal is not None:
+            self._flush()
             self.journal.append("end", {"t_start": self.t_start, "t_stop": self.t_stop,
                                         "wall_s": self.wall_s})
 

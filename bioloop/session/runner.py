@@ -7,11 +7,12 @@ so what the encoder passes on depends on what the chip did a moment earlier: the
 chunk optimistically, hands its FIREs to the stimulator, and asks the window encoding (compiled
 code, where blanking lives) which spike of the same chunk the new commands would blank first.
 If none, the chunk stands and its commands' windows are applied to the rest of the window. If
-one would, the backend and the stimulator are rolled back to the chunk's start and re-run only
-up to the cycle of that spike; the next chunk starts there with that stimulation applied. A
-FIRE of cycle k is stimulated after the edge of cycle k, so it can only blank spikes of later
-cycles: the result is exactly that of stepping one input cycle at a time, which is what a
-backend that cannot roll back (a board) gets.
+one would, the commands of FIREs before that spike's cycle are exact (everything before it
+stands), so their windows are applied for good; the backend and the stimulator are rolled back
+to the chunk's start and the chunk runs again, until no command of its own changes its input.
+A FIRE of cycle k is stimulated after the edge of cycle k, so it can only blank spikes of later
+cycles: every pass fixes at least one more spike, and the result is exactly that of stepping
+one input cycle at a time, which is what a backend that cannot roll back (a board) gets.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def replay(events: SpikeEvents, *, encoder: Encoder, backend: Backend, stimulato
 
 
 class _ChunkLoop:
-    """One chunk at a time: optimistic run, blanking check, roll back and cut when bitten."""
+    """One chunk at a time: optimistic run, blanking check, roll back and run again when bitten."""
 
     def __init__(self, win: WindowEncoding, backend: Backend, stimulator: Stimulator, log: SessionLog):
         self.win, self.backend, self.stimulator, self.log = win, backend, stimulator, log
@@ -98,27 +99,27 @@ class _ChunkLoop:
         self.pos = 0  #: first spike not yet run
 
     def run(self, c0: int, c_end: int) -> int:
-        """Run cycles ``c0:c_end`` (or fewer, when bitten); returns the first cycle not run."""
+        """Run cycles ``c0:c_end`` exactly; returns ``c_end``."""
         win, backend, stimulator = self.win, self.backend, self.stimulator
         lo = self.pos
         hi = win.index_of_cycle(c_end)
         if self.rewind:
             saved = (backend.snapshot(), stimulator.get_state())
-        enc = win.chunk(lo, hi)
-        step = backend.evolve(enc.frames, until=c_end)
-        stim = stimulator.process(step.fires)
-        if self.rewind:
+        while True:
+            enc = win.chunk(lo, hi)
+            step = backend.evolve(enc.frames, until=c_end)
+            stim = stimulator.process(step.fires)
+            if not self.rewind:
+                break
             bite = win.first_blanked(stim.commands, lo, hi)
-            if bite >= 0:
-                # its own stimulation blanks spike `bite` of this chunk: redo only the cycles
-                # before it, then carry on from there with that stimulation applied
-                c_end = max(int(win.cycles[bite]), c0 + 1)
-                hi = win.index_of_cycle(c_end)
-                backend.restore(saved[0])
-                stimulator.set_state(saved[1])
-                enc = win.chunk(lo, hi)  # the same fates as before, for fewer spikes
-                step = backend.evolve(enc.frames, until=c_end)
-                stim = stimulator.process(step.fires)
+            if bite < 0:
+                break
+            # the chunk's own stimulation blanks spike `bite`: the commands of FIREs before its
+            # cycle are exact (the input before it stands), so their windows are applied for good
+            # (they blank `bite`); the chunk runs again from its start with them
+            win.blank(stim.commands, lo, before_cycle=int(win.cycles[bite]))
+            backend.restore(saved[0])
+            stimulator.set_state(saved[1])
         win.blank(stim.commands, hi)
         self.log.add_chunk(spikes=win.spikes(lo, hi), fates=enc.fates, frames=enc.frames, fires=step.fires,
                            stim=stim, ignored_refractory=step.ignored_refractory, backend_merged=step.merged)
