@@ -787,10 +787,9 @@ class WindowEncoding:
     Made by :meth:`Encoder.encode_window`. Everything that does not depend on the chip (the
     window, the cycle of each spike, its (cluster, axon), mapped or not) is computed once,
     vectorised. What does depend on it, blanking after each stimulation, lives here too, in
-    compiled code: :meth:`first_blanked` says which spike a set of commands would blank first
-    (without changing anything), :meth:`blank` applies their windows for good, and
-    :meth:`chunk` gives the fates and pulses of a run of spikes as the windows applied so far
-    leave them. Spikes are indexed in time order; ``outside`` holds the spikes outside the
+    compiled code: :meth:`covered` says which spikes a set of commands would blank (without
+    changing anything), :meth:`blank` applies their windows for good, and :meth:`chunk` gives
+    the fates and pulses of a run of spikes as the windows applied so far leave them. Spikes are indexed in time order; ``outside`` holds the spikes outside the
     window (fate ``outside_window``), which no chunk contains.
 
     Examples
@@ -798,8 +797,8 @@ class WindowEncoding:
     >>> ev = SpikeEvents([0.0, 0.0021, 0.0025, 0.004], [0, 0, 0, 1], ("A", "B"), 0.0, 0.01)
     >>> w = Encoder(EncoderConfig(gclk_hz=1e3), ElectrodeMap.default(2)).encode_window(ev)
     >>> cmd = StimCommands([0.0035], [1], [-1e-6], [200e-6], [0.0])
-    >>> w.first_blanked(cmd, 0), w.cycles.tolist()
-    (3, [0, 3, 3, 4])
+    >>> w.covered(cmd, 0, w.n).tolist(), w.cycles.tolist()
+    ([False, False, False, True], [0, 3, 3, 4])
     >>> w.blank(cmd, 0)
     >>> c = w.chunk(0, w.n)
     >>> c.fates.tolist(), c.frames.cycles.tolist()
@@ -839,11 +838,18 @@ class WindowEncoding:
         return _trusted(SpikeEvents, times=self.times[lo:hi], channels=self.channels[lo:hi],
                         labels=self.labels, t_start=self.t0, t_stop=self.t1)
 
-    def chunk(self, lo: int, hi: int) -> ChunkEncoding:
-        """Fates and pulses of spikes ``lo:hi``; ``lo`` and ``hi`` must fall on cycle boundaries."""
+    def chunk(self, lo: int, hi: int, also_blanked: np.ndarray | None = None) -> ChunkEncoding:
+        """Fates and pulses of spikes ``lo:hi``; ``lo`` and ``hi`` must fall on cycle boundaries.
+
+        ``also_blanked`` (bool, ``hi - lo``): spikes to treat as blanked on top of the windows
+        applied so far (a runner's tentative blanking, see :meth:`covered`)."""
         fates = np.empty(hi - lo, np.int8)
         keys = np.empty(hi - lo, np.int64)
-        n = _encode_run(self.cycles, self.slot, self.mapped, self.blanked, lo, hi, self.n_slots, fates, keys)
+        blanked = self.blanked
+        if also_blanked is not None:
+            blanked = blanked.copy()
+            blanked[lo:hi] |= also_blanked
+        n = _encode_run(self.cycles, self.slot, self.mapped, blanked, lo, hi, self.n_slots, fates, keys)
         keys = keys[:n]
         cyc = keys // self.n_slots
         slot = keys % self.n_slots
@@ -855,26 +861,19 @@ class WindowEncoding:
         dur = 2 * commands.phase_width + commands.interphase
         return commands.times, commands.times + dur + self._extra, commands.electrode
 
-    def first_blanked(self, commands: StimCommands, lo: int, hi: int | None = None) -> int:
-        """Index of the first spike in ``lo:hi`` that ``commands`` would newly blank, or -1."""
-        if len(commands) == 0:
-            return -1
-        ts, te, el = self._windows(commands)
-        return int(_blank(self.times, self.channels, self.mapped, self.blanked, lo,
-                          self.n if hi is None else hi, ts, te, el, self._global, False))
-
-    def blank(self, commands: StimCommands, lo: int, *, before_cycle: int | None = None) -> None:
-        """Blank, for good, every spike from ``lo`` on that ``commands``' windows cover
-        (only the commands of FIREs before ``before_cycle``, when given)."""
-        if before_cycle is not None:
-            keep = commands.source_cycle < before_cycle
-            commands = _trusted(StimCommands, times=commands.times[keep], electrode=commands.electrode[keep],
-                                amplitude=commands.amplitude[keep], phase_width=commands.phase_width[keep],
-                                interphase=commands.interphase[keep], source_cycle=commands.source_cycle[keep])
+    def covered(self, commands: StimCommands, lo: int, hi: int) -> np.ndarray:
+        """bool (``hi - lo``): the spikes of ``lo:hi`` that ``commands`` would newly blank."""
+        out = np.zeros(hi - lo, np.bool_)
         if len(commands):
             ts, te, el = self._windows(commands)
-            _blank(self.times, self.channels, self.mapped, self.blanked, lo, self.n, ts, te, el,
-                   self._global, True)
+            _cover(self.times, self.channels, self.mapped, self.blanked, lo, hi, ts, te, el, self._global, out)
+        return out
+
+    def blank(self, commands: StimCommands, lo: int) -> None:
+        """Blank, for good, every spike from ``lo`` on that ``commands``' windows cover."""
+        if len(commands):
+            ts, te, el = self._windows(commands)
+            _blank(self.times, self.channels, self.mapped, self.blanked, lo, self.n, ts, te, el, self._global)
 
 
 @numba.njit(cache=True)
@@ -905,26 +904,30 @@ def _encode_run(cycles, slot, mapped, blanked, lo, hi, n_slots, fates, keys):
 
 
 @numba.njit(cache=True)
-def _blank(times, chans, mapped, blanked, lo, hi, ts, te, el, global_scope, commit):
-    """Spikes in lo:hi inside any window [ts, te) of their electrode (el = -1: all electrodes).
-
-    ``commit``: mark them blanked and return -1; otherwise change nothing and return the
-    index of the first one not blanked yet (-1 if none)."""
-    first = -1
+def _cover(times, chans, mapped, blanked, lo, hi, ts, te, el, global_scope, out):
+    """out[i - lo] = True for the spikes of lo:hi, not blanked yet, inside a window [ts, te)."""
     for w in range(ts.size):
         i = np.searchsorted(times, ts[w], side="left")
         if i < lo:
             i = lo
         while i < hi and times[i] < te[w]:
             if mapped[i] and not blanked[i] and (global_scope or el[w] == -1 or el[w] == chans[i]):
-                if commit:
-                    blanked[i] = True
-                else:
-                    if first == -1 or i < first:
-                        first = i
-                    break
+                out[i - lo] = True
             i += 1
-    return first
+
+
+@numba.njit(cache=True)
+def _blank(times, chans, mapped, blanked, lo, hi, ts, te, el, global_scope):
+    """Mark blanked the spikes of lo:hi inside any window [ts, te) of their electrode
+    (el = -1: all electrodes)."""
+    for w in range(ts.size):
+        i = np.searchsorted(times, ts[w], side="left")
+        if i < lo:
+            i = lo
+        while i < hi and times[i] < te[w]:
+            if mapped[i] and (global_scope or el[w] == -1 or el[w] == chans[i]):
+                blanked[i] = True
+            i += 1
 
 
 def n_clusters_for(n_electrodes: int) -> int:

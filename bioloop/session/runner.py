@@ -5,20 +5,23 @@ window in one vectorised pass (:meth:`Encoder.encode_window`); the chunk loop on
 the fates and pulses of the next run of spikes. Stimulation blanks the input that follows it,
 so what the encoder passes on depends on what the chip did a moment earlier: the runner runs a
 chunk optimistically, hands its FIREs to the stimulator, and asks the window encoding (compiled
-code, where blanking lives) which spike of the same chunk the new commands would blank first.
-If none, the chunk stands and its commands' windows are applied to the rest of the window. If
-one would, the commands of FIREs before that spike's cycle are exact (everything before it
-stands), so their windows are applied for good; the backend and the stimulator are rolled back
-to the chunk's start and the chunk runs again, until no command of its own changes its input.
-A FIRE of cycle k is stimulated after the edge of cycle k, so it can only blank spikes of later
-cycles: every pass fixes at least one more spike, and the result is exactly that of stepping
-one input cycle at a time, which is what a backend that cannot roll back (a board) gets.
+code, where blanking lives) which spikes of the same chunk the new commands would blank. If
+those are the ones the pass assumed blanked (none, on the first pass), the chunk is consistent:
+it stands, and its commands' windows are applied to the rest of the window. If not, the backend
+and the stimulator are rolled back to the chunk's start and the chunk runs again, assuming the
+blanking the last pass's commands produce (a fixed-point iteration). A FIRE of cycle k is
+stimulated after the edge of cycle k, so it can only blank spikes of later cycles: each pass
+gets at least one more cycle right, the iteration ends, and its fixed point is the only one,
+exactly what stepping one input cycle at a time gives. That is what a backend that cannot roll
+back (a board) gets; independent blankings in one chunk are settled in the same pass.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..backends.base import Backend, Rewindable
 from ..encoder import Encoder, WindowEncoding
@@ -33,7 +36,7 @@ class Pacing:
     """``speed=None`` runs as fast as possible; ``speed=1.0`` paces to wall time."""
 
     speed: float | None = None
-    chunk_s: float = 0.5  #: session seconds per optimistic chunk (max speed)
+    chunk_s: float = 5.0  #: session seconds per optimistic chunk (max speed)
     paced_chunk_s: float = 0.01  #: session seconds per chunk when paced
 
 
@@ -105,22 +108,22 @@ class _ChunkLoop:
         hi = win.index_of_cycle(c_end)
         if self.rewind:
             saved = (backend.snapshot(), stimulator.get_state())
+        tentative = None  #: spikes of the chunk blanked by the chunk's own commands (last pass)
         while True:
-            enc = win.chunk(lo, hi)
+            enc = win.chunk(lo, hi, tentative)
             step = backend.evolve(enc.frames, until=c_end)
             stim = stimulator.process(step.fires)
             if not self.rewind:
                 break
-            bite = win.first_blanked(stim.commands, lo, hi)
-            if bite < 0:
-                break
-            # the chunk's own stimulation blanks spike `bite`: the commands of FIREs before its
-            # cycle are exact (the input before it stands), so their windows are applied for good
-            # (they blank `bite`); the chunk runs again from its start with them
-            win.blank(stim.commands, lo, before_cycle=int(win.cycles[bite]))
+            covered = win.covered(stim.commands, lo, hi)
+            if np.array_equal(covered, tentative) if tentative is not None else not covered.any():
+                break  # the chunk's commands blank exactly what this pass assumed: it stands
+            # run the chunk again assuming this pass's blanking; every pass gets at least one more
+            # GCLK cycle right (a FIRE can only blank later cycles), so this ends
+            tentative = covered
             backend.restore(saved[0])
             stimulator.set_state(saved[1])
-        win.blank(stim.commands, hi)
+        win.blank(stim.commands, lo)
         self.log.add_chunk(spikes=win.spikes(lo, hi), fates=enc.fates, frames=enc.frames, fires=step.fires,
                            stim=stim, ignored_refractory=step.ignored_refractory, backend_merged=step.merged)
         self.pos = hi
