@@ -89,7 +89,7 @@ class RecordingSource(Source):
         the file's format (e.g. ``well`` for a NIX file); messages name the file.
     """
 
-    name: ClassVar[str] = "recording"
+    name: ClassVar[str] = "file"  #: its entry-point name
 
     def __init__(self, path, *, format: str | None = None, well: str | None = None,
                  segment: int | None = None, use: str | None = None,

@@ -655,6 +655,10 @@ class Encoder:
             raise TypeError(f"events must be SpikeEvents, got {type(events).__name__}")
         return WindowEncoding(self, events)
 
+    def stream(self) -> StreamEncoding:
+        """Encode a live stream chunk by chunk (the live loop's path); see :class:`StreamEncoding`."""
+        return StreamEncoding(self)
+
     def _blanked(self, times, chans, live, blanks: BlankingWindows) -> np.ndarray:
         out = np.zeros(times.size, bool)
         if len(blanks) == 0 or not np.any(live):
@@ -928,6 +932,109 @@ def _blank(times, chans, mapped, blanked, lo, hi, ts, te, el, global_scope):
             if mapped[i] and (global_scope or el[w] == -1 or el[w] == chans[i]):
                 blanked[i] = True
             i += 1
+
+
+# ---- a live stream, chunk by chunk (the live loop's path) -------------------------------------
+
+class StreamEncoding:
+    """A live session's encoder: chunks of spikes in, pulses out, blanking kept as windows.
+
+    Made by :meth:`Encoder.stream`; the encoder's ``t_start`` is the session's start (cycle 0)
+    and ``t_stop`` its end (None: open-ended). Spikes of one cycle merge only within a chunk
+    (the chip has run a cycle once a chunk is through). Blanking windows of delivered commands
+    (:meth:`blank`) are kept until no later spike can fall in them.
+
+    Examples
+    --------
+    >>> enc = Encoder(EncoderConfig(gclk_hz=1e3, t_start=0.0), ElectrodeMap.default(2))
+    >>> st = enc.stream()
+    >>> st.blank(StimCommands([0.0035], [1], [-1e-6], [200e-6], [0.0]))
+    >>> t = np.array([0.0021, 0.0025, 0.004])
+    >>> fates, frames = st.encode(t, np.array([0, 0, 1]), st.cycles_of(t))
+    >>> fates.tolist(), frames.cycles.tolist()
+    ([0, 4, 3], [3])
+    """
+
+    def __init__(self, encoder: Encoder):
+        cfg, emap = encoder.config, encoder.electrode_map
+        if cfg.t_start is None:
+            raise ValueError("a stream encoder needs the session's start: EncoderConfig(t_start=...)")
+        self.t0 = float(cfg.t_start)
+        self.t1 = math.inf if cfg.t_stop is None else float(cfg.t_stop)
+        self.gclk_hz = float(cfg.gclk_hz)
+        self._cluster, self._axon, self._mapped = emap.cluster, emap.axon, emap.mapped
+        self.n_slots = max(emap.n_clusters, 1) * K_AXONS
+        self._extra = float(cfg.blanking)
+        self._global = cfg.blanking_scope == "global"
+        self._ts = np.zeros(0)
+        self._te = np.zeros(0)
+        self._el = np.zeros(0, np.int64)
+
+    def cycles_of(self, times: np.ndarray) -> np.ndarray:
+        """GCLK cycle of each time (as :meth:`Encoder.cycle_of` from the session's start)."""
+        return np.ceil((times - self.t0) * self.gclk_hz - EDGE_TOLERANCE).astype(np.int64)
+
+    def encode(self, times: np.ndarray, chans: np.ndarray, cycles: np.ndarray) -> tuple[np.ndarray, AxonFrames]:
+        """Fates (int8 :class:`SpikeFate`) of sorted spikes sampled at ``cycles``, and their pulses."""
+        if self._te.size > 64:  # windows over before this chunk can blank nothing more
+            keep = self._te > times[0] if times.size else self._te > -math.inf
+            self._ts, self._te, self._el = self._ts[keep], self._te[keep], self._el[keep]
+        fates = np.empty(times.size, np.int8)
+        keys = np.empty(times.size, np.int64)
+        n = _encode_stream(times, chans, cycles, self.t0, self.t1, self._cluster, self._axon, self._mapped,
+                           self._ts, self._te, self._el, self._global, self.n_slots, fates, keys)
+        keys = keys[:n]
+        slot = keys % self.n_slots
+        return fates, _trusted(AxonFrames, cycles=keys // self.n_slots, cluster=slot // K_AXONS,
+                               axon=slot % K_AXONS, gclk_hz=self.gclk_hz)
+
+    def blank(self, commands: StimCommands) -> None:
+        """Keep the blanking windows of delivered ``commands`` (see :meth:`Encoder.blanking_for`)."""
+        if len(commands):
+            dur = 2 * commands.phase_width + commands.interphase
+            self._ts = np.concatenate([self._ts, commands.times])
+            self._te = np.concatenate([self._te, commands.times + dur + self._extra])
+            self._el = np.concatenate([self._el, commands.electrode])
+
+
+@numba.njit(cache=True)
+def _encode_stream(times, chans, cycles, t0, t1, cluster, axon, mapped, ts, te, wel, global_scope, n_slots,
+                   fates, keys):
+    """The rules of :class:`Encoder` for one chunk of a stream; pulse keys sorted into ``keys``."""
+    seen_slot = np.full(times.size, -1, np.int64)
+    n = 0
+    for i in range(times.size):
+        t = times[i]
+        e = chans[i]
+        if t < t0 or t > t1:
+            fates[i] = 1  # OUTSIDE_WINDOW
+            continue
+        if not mapped[e]:
+            fates[i] = 2  # UNMAPPED
+            continue
+        blank = False
+        for w in range(ts.size):
+            if ts[w] <= t < te[w] and (global_scope or wel[w] == -1 or wel[w] == e):
+                blank = True
+                break
+        if blank:
+            fates[i] = 3  # BLANKED
+            continue
+        k = cycles[i] * n_slots + cluster[e] * 16 + axon[e]
+        dup = False
+        for j in range(n):
+            if seen_slot[j] == k:
+                dup = True
+                break
+        if dup:
+            fates[i] = 4  # MERGED
+            continue
+        fates[i] = 0  # PULSE
+        seen_slot[n] = k
+        keys[n] = k
+        n += 1
+    keys[:n] = np.sort(keys[:n])
+    return n
 
 
 def n_clusters_for(n_electrodes: int) -> int:

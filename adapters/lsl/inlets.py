@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from bioloop import validate as _v
-from bioloop.sources import Source
+from bioloop.sources import LiveSource
 from bioloop.types import SpikeEvents
 
 from .connection import GAP_AFTER, InletConnection
@@ -49,14 +49,10 @@ def _labels_from(labels, n_electrodes, from_stream, what: str) -> tuple[str, ...
                      "n_electrodes=N")
 
 
-class _LiveSource(Source):
+class _LiveSource(LiveSource):
     """Shared bookkeeping of the two live sources."""
 
     _conn: InletConnection
-
-    def read_all(self) -> SpikeEvents:
-        raise TypeError(f"{type(self).__name__} reads a live stream that never ends; call "
-                        "read_chunk() in a loop instead of read_all()")
 
     @property
     def stream(self) -> StreamSummary:

@@ -7,8 +7,11 @@ imports no adapter and no reference model.
 from __future__ import annotations
 
 import platform
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from .. import __version__, registry
 from ..backends.base import Backend
@@ -16,7 +19,7 @@ from ..chip import ChipConfig
 from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for, session_window
 from ..networks import network_from_name
 from ..stimulator import StimMap, Stimulator, StimulatorConfig
-from ..types import ChipProgram, SpikeEvents
+from ..types import AxonFrames, ChipProgram, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter
 from .log import SessionLog
 from .nixfile import write_session
@@ -45,12 +48,36 @@ class SessionOptions:
 
 @dataclass
 class SessionParts:
+    """The stages of one session, built by :func:`build`."""
+
     encoder: Encoder
     backend: Backend
     stimulator: Stimulator
     program: ChipProgram
     chip_config: ChipConfig
     meta: dict
+
+    def warm_up(self) -> float:
+        """Load (or compile) every compiled kernel of the hot path, then forget the warm-up:
+        the backend is reset to cycle 0 and the stimulator keeps no trace. Returns the seconds
+        it took (reported apart from the session's wall time, as Brian2's compile time is)."""
+        t = time.perf_counter()
+        emap = self.encoder.electrode_map
+        labels = emap.labels or tuple(str(i) for i in range(emap.n_electrodes))
+        empty = SpikeEvents(np.zeros(0), np.zeros(0, np.int64), labels, 0.0, 1.0)
+        win = Encoder(replace(self.encoder.config, t_start=0.0, t_stop=1.0), emap).encode_window(empty)
+        none = StimCommands(np.zeros(1), np.zeros(1, np.int64), np.full(1, -1e-6), np.full(1, 2e-4), np.zeros(1))
+        win.chunk(0, 0, np.zeros(0, bool))
+        win.covered(none, 0, 0)
+        win.blank(none, 0)
+        self.encoder.encode(empty)
+        g = self.chip_config.gclk_hz
+        state = self.stimulator.get_state()
+        self.stimulator.process(FireEvents([0], [0], [0], g))
+        self.stimulator.set_state(state)
+        self.backend.evolve(AxonFrames([0], [0], [0], g), until=2)
+        self.backend.reset()
+        return time.perf_counter() - t
 
 
 def versions() -> dict:
@@ -71,19 +98,43 @@ def window_of(events: SpikeEvents, opts: SessionOptions) -> tuple[float, float]:
     return session_window(events, opts.t_start, opts.t_stop)
 
 
+def session_network(spec: str, n_clusters: int, seed: int | None) -> ChipProgram:
+    """The network ``spec`` for ``n_clusters``; the session's ``seed`` seeds ``random`` unless the
+    spec names its own (``random:5``).
+
+    Examples
+    --------
+    >>> session_network("random:5", 1, seed=0).name == session_network("random", 1, seed=5).name
+    True
+    """
+    own_seed = ":" in spec and spec.strip().lower().startswith("random")
+    return network_from_name(spec, n_clusters, seed=None if own_seed else seed)
+
+
 def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = None) -> SessionParts:
-    """Encoder, programmed backend, stimulator and the session's description."""
-    labels = events.labels
+    """Encoder, programmed backend, stimulator and the session's description, for a replay of
+    ``events`` over the window ``opts`` gives (see :func:`window_of`)."""
+    t0, t1 = window_of(events, opts)
+    return assemble(events.labels, t0, t1, opts, source_meta)
+
+
+def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
+             source_meta: dict | None = None) -> SessionParts:
+    """The session's stages for electrodes ``labels`` over the window ``[t0, t1]``.
+
+    A live session is assembled once its start ``t0`` is known (``t1`` None: open-ended);
+    cycle 0 is the GCLK edge at ``t0`` and the stimulator's time origin is ``t0``.
+    """
+    labels = tuple(labels)
     if opts.electrode_map:
         emap = ElectrodeMap.from_file(opts.electrode_map, labels, allow_unmapped=opts.allow_unmapped)
     else:
         emap = ElectrodeMap.default(len(labels), labels)
     n_clusters = max(emap.n_clusters, 1) if opts.electrode_map else n_clusters_for(len(labels))
-    t0, t1 = window_of(events, opts)
     enc = Encoder(EncoderConfig(gclk_hz=opts.gclk_hz, t_start=t0, t_stop=t1, blanking=opts.blanking,
                                 blanking_scope=opts.blanking_scope), emap)
     cfg = (opts.chip_config or ChipConfig()).replace(gclk_hz=opts.gclk_hz)
-    program = network_from_name(opts.network, n_clusters, seed=opts.seed)
+    program = session_network(opts.network, n_clusters, opts.seed)
     backend_cls = registry.load("bioloop.backends", opts.backend)
     backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch)
     backend.program(program)
@@ -175,6 +226,7 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path | None = Non
             raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
                              f"session with 'bioloop recover {jpath}' or delete it")
     parts = build(events, opts, source_meta)
+    warmup_s = parts.warm_up()
     journal = JournalWriter(jpath) if jpath is not None else None
     try:
         log = SessionLog(events.labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
@@ -188,24 +240,25 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path | None = Non
         if not keep_journal:
             jpath.unlink()
     summary = log.summary()
+    summary["warmup_s"] = warmup_s
     summary["session"] = None if out is None else str(out)
     return summary
 
 
-def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timing=None,
+def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
              source_meta: dict | None = None, keep_journal: bool = False, monitor=None) -> dict:
-    """Run the closed loop on a live ``source`` (LSL, or a virtual culture on its own clock)
-    and write the session file ``out``; returns the JSON summary.
+    """Run the closed loop on a live ``source`` (a :class:`~bioloop.sources.LiveSource`: LSL, or a
+    virtual culture on its own clock) and write the session file ``out``; returns the summary.
 
-    The hot path (chip kernels, stimulator) is compiled and warmed before the clock starts;
-    cycle 0 is the GCLK edge at the session's start on ``clock``.
+    The hot path's compiled kernels are loaded before the session starts; then the session is
+    built once, at its start on ``source.clock()``: cycle 0 is the GCLK edge there, and the
+    window, the stimulator's time origin and the session's description all say so.
     """
-    from dataclasses import replace
+    from ..sources import LiveSource
+    from .live import LiveLoop, LiveTiming
 
-    from ..encoder import Encoder
-    from ..types import FireEvents
-    from .live import LiveTiming, run_live
-
+    if not isinstance(source, LiveSource):
+        raise TypeError(f"a live session needs a LiveSource (with a clock), got {type(source).__name__}")
     out = Path(out)
     if out.suffix != ".nix":
         raise ValueError(f"--out {str(out)!r} must end in .nix")
@@ -217,30 +270,16 @@ def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timin
                          f"session with 'bioloop recover {jpath}' or delete it")
     timing = timing or LiveTiming()
     labels = source.labels
-    horizon = (timing.duration if timing.duration is not None else 1e7) + 60.0
-    t_now = clock()
-    import numpy as np
-
-    placeholder = SpikeEvents(np.zeros(0), np.zeros(0, np.int64), labels, t_now, t_now + horizon)
-    parts = build(placeholder, replace(opts, t_start=t_now, t_stop=t_now + horizon), source_meta)
-    # compile and warm the hot path, then forget the warm-up
-    state = parts.stimulator.get_state()
-    parts.stimulator.process(FireEvents([0], [0], [0], opts.gclk_hz))
-    parts.stimulator.set_state(state)
-    parts.backend.evolve(parts.encoder.encode(placeholder).frames, until=1)
-    parts.backend.reset()
-    t0 = clock()
-    enc = Encoder(replace(parts.encoder.config, t_start=t0, t_stop=t0 + horizon), parts.encoder.electrode_map)
-    parts.stimulator.config = replace(parts.stimulator.config, time_origin=t0)
-    parts.meta["t_start"] = t0
+    warmup_s = assemble(labels, 0.0, 1.0, opts).warm_up()  # a throwaway session: kernels loaded
+    t0 = source.clock()
+    parts = assemble(labels, t0, None if timing.duration is None else t0 + timing.duration, opts, source_meta)
     with JournalWriter(jpath) as journal:
         log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
-        run_live(source, encoder=enc, backend=parts.backend, stimulator=parts.stimulator, log=log, t0=t0,
-                 clock=clock, sink=sink, timing=timing, signed_weights=parts.program.signed_weights,
-                 monitor=monitor)
+        LiveLoop(parts, log, clock=source.clock, sink=sink, monitor=monitor, timing=timing).run(source)
     write_session(log, out)
     if not keep_journal:
         jpath.unlink()
     summary = log.summary()
+    summary["warmup_s"] = warmup_s
     summary["session"] = str(out)
     return summary

@@ -110,6 +110,12 @@ class SessionLog:
             if time.monotonic() - self._flushed >= JOURNAL_BATCH_S:
                 self._flush()
 
+    def tick(self) -> None:
+        """Journal what is pending once it is ``JOURNAL_BATCH_S`` old (a live loop calls this
+        while idle, so the last chunks reach the disk even if no other chunk follows)."""
+        if self._pending and time.monotonic() - self._flushed >= JOURNAL_BATCH_S:
+            self._flush()
+
     def _flush(self) -> None:
         """Journal the chunks added since the last flush as one record (their arrays joined)."""
         if not self._pending:
