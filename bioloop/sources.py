@@ -94,7 +94,3 @@ class LiveSource(Source):
         """Stretches without input so far, each with ``start`` and ``stop`` (s on :meth:`clock`;
         ``stop`` None while the gap is open); none by default."""
         return []
-
-    def read_all(self) -> SpikeEvents:
-        raise TypeError(f"{type(self).__name__} reads a live stream that never ends; call "
-                        "read_chunk() in a loop instead of read_all()")

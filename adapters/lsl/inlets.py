@@ -54,6 +54,10 @@ class _LiveSource(LiveSource):
 
     _conn: InletConnection
 
+    def read_all(self) -> SpikeEvents:
+        raise TypeError(f"{type(self).__name__} reads a live stream that never ends; call "
+                        "read_chunk() in a loop instead of read_all()")
+
     @property
     def stream(self) -> StreamSummary:
         """The stream this source reads."""
