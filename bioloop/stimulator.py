@@ -480,14 +480,20 @@ class Stimulator:
         cyc, clu, dend = fires.cycles, fires.cluster, fires.dend
         n = cyc.size
         if n > 1:
-            order = np.lexsort((dend, clu, cyc))
-            cyc, clu, dend = cyc[order], clu[order], dend[order]
+            key = (cyc * (int(clu.max()) + 1) + clu) * N_DENDS + dend
+            if np.any(key[1:] < key[:-1]):  # backends give them sorted; others may not
+                order = np.lexsort((dend, clu, cyc))
+                cyc, clu, dend = cyc[order], clu[order], dend[order]
         times = cfg.time_origin + cyc / fires.gclk_hz + cfg.delay
         if n and self._t_last is not None and times[0] < self._t_last - TIME_TOL:
             raise ValueError(f"FIRE at {times[0]:.9g} s comes before the last one processed "
                              f"({self._t_last:.9g} s); to redo a chunk, restore the state saved "
                              "before it with set_state()")
-        electrode = self.stim_map.electrode_of(clu, dend)
+        tab = self.stim_map.table
+        if n and clu.max() < tab.shape[0] and dend.max() < N_DENDS:
+            electrode = tab[clu, dend]
+        else:
+            electrode = self.stim_map.electrode_of(clu, dend)
         code = np.full(n, -1, np.int8)
         code[electrode < 0] = _CODE["unmapped"]
         static = self._static
@@ -527,19 +533,24 @@ class Stimulator:
     def _result(self, times, clu, dend, electrode, code, cyc) -> StimResult:
         cfg = self.config
         ok = code < 0
-        n_ok = int(ok.sum())
-        bad = ~ok
-        commands = _trusted(StimCommands, times=times[ok], electrode=electrode[ok],
+        n_ok = int(np.count_nonzero(ok))
+        if n_ok == code.size:  # the usual case: nothing refused
+            cmd_t, cmd_e, cmd_c, acc_clu, acc_dend = times, electrode, cyc, clu, dend
+            refused, counts = _NO_REFUSAL, dict(_ZERO_COUNTS)
+        else:
+            cmd_t, cmd_e, cmd_c, acc_clu, acc_dend = times[ok], electrode[ok], cyc[ok], clu[ok], dend[ok]
+            bad = ~ok
+            rcode = code[bad]
+            refused = Refusals(times[bad], clu[bad], dend[bad], electrode[bad], rcode, cyc[bad])
+            counts = dict(zip(REFUSAL_REASONS, np.bincount(rcode, minlength=len(REFUSAL_REASONS)).tolist(),
+                              strict=True))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("stimulator refused %d of %d commands: %s", rcode.size, code.size,
+                          {k: v for k, v in counts.items() if v})
+        commands = _trusted(StimCommands, times=cmd_t, electrode=cmd_e,
                             amplitude=np.full(n_ok, cfg.signed_amplitude), phase_width=np.full(n_ok, cfg.phase_width),
-                            interphase=np.full(n_ok, cfg.interphase), source_cycle=cyc[ok])
-        rcode = code[bad]
-        refused = Refusals(times[bad], clu[bad], dend[bad], electrode[bad], rcode, cyc[bad])
-        per = np.bincount(rcode, minlength=len(REFUSAL_REASONS)) if rcode.size else _NO_REFUSALS
-        counts = dict(zip(REFUSAL_REASONS, per.tolist(), strict=True))
-        if rcode.size:
-            log.debug("stimulator refused %d of %d commands: %s", rcode.size, code.size,
-                      {k: v for k, v in counts.items() if v})
-        return StimResult(commands, clu[ok], dend[ok], refused, counts, int(code.size))
+                            interphase=np.full(n_ok, cfg.interphase), source_cycle=cmd_c)
+        return StimResult(commands, acc_clu, acc_dend, refused, counts, int(code.size))
 
     def _check_timing(self, times, electrode, code) -> None:
         """Per-electrode minimum interval, then the global rate cap, command by command."""
@@ -564,7 +575,8 @@ class Stimulator:
         self._recent = recent[np.searchsorted(recent, cutoff, side="right"):]
 
 
-_NO_REFUSALS = np.zeros(len(REFUSAL_REASONS), np.int64)
+_ZERO_COUNTS = dict.fromkeys(REFUSAL_REASONS, 0)
+_NO_REFUSAL = Refusals()
 
 
 @numba.njit(cache=True)

@@ -174,8 +174,10 @@ class LiveLoop:
         of the cluster if none has one)."""
         pulse = fates == SpikeFate.PULSE
         t, cyc, ch = times[pulse], cycles[pulse], chans[pulse]
-        clu, ax = self.emap.cluster[ch], self.emap.axon[ch]
         cmd = stim.commands
+        if t.size == 1 and len(cmd) == 1 and cyc[0] == cmd.source_cycle[0]:
+            return t  # the usual case: one spike, one stimulation
+        clu, ax = self.emap.cluster[ch], self.emap.axon[ch]
         out = np.full(len(cmd), np.nan)
         for i, (k, c, n) in enumerate(zip(cmd.source_cycle.tolist(), stim.accepted_cluster.tolist(),
                                           stim.accepted_dend.tolist(), strict=True)):

@@ -65,7 +65,7 @@ class SessionLog:
     wall_s: float = 0.0
     gaps: list = field(default_factory=list)
     events: list = field(default_factory=list)  #: (time, kind, text) notes: stalls, reconnects
-    _parts: dict = field(default_factory=lambda: {k: {f: [] for f in v} for k, v in _FIELDS.items()})
+    _parts: dict = field(default_factory=lambda: {f"{k}.{f}": [] for k, v in _FIELDS.items() for f in v})
     _pending: list = field(default_factory=list)  #: chunks not journaled yet
     _flushed: float = field(default_factory=time.monotonic)
 
@@ -131,9 +131,9 @@ class SessionLog:
         self.journal.append("chunk", meta, **arrays)
 
     def _add(self, arrays: dict, meta: dict) -> None:
+        parts = self._parts
         for key, arr in arrays.items():
-            group, name = key.split(".")
-            self._parts[group][name].append(np.asarray(arr))
+            parts[key].append(arr)
         self.ignored_refractory += int(meta.get("ignored_refractory", 0))
         self.backend_merged += int(meta.get("backend_merged", 0))
         self.delayed += int(meta.get("delayed", 0))
@@ -154,7 +154,7 @@ class SessionLog:
 
     # ---- reading ------------------------------------------------------------------------
     def array(self, group: str, name: str) -> np.ndarray:
-        parts = self._parts[group][name]
+        parts = self._parts[f"{group}.{name}"]
         if not parts:
             dtype = np.int8 if name in ("fates", "reason") else (
                 np.float64 if name in ("times", "amplitude", "phase_width", "interphase", "latency") else np.int64)
