@@ -58,6 +58,17 @@ def test_replay_well_of_plate_and_network_presets(tmp_path, recordings_dir, caps
         assert s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
 
 
+def test_random_network_seeded_in_its_name_needs_no_seed(tmp_path, recordings_dir, capsys):
+    rec = recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5"
+    runs = {}
+    for extra in (["--network", "random:5"], ["--network", "random", "--seed", "5"]):
+        out = tmp_path / f"s{len(runs)}.nix"
+        assert main(["replay", str(rec), "--stop", "20", "--ideal", *extra, "--out", str(out), "--json"]) == 0
+        runs[" ".join(extra)] = _json(capsys)
+    a, b = runs.values()
+    assert a["fires"] == b["fires"] and a["axon_pulses"] == b["axon_pulses"]
+
+
 def test_committed_demo_recording_is_what_the_generator_makes(tmp_path, capsys):
     from bioloop.synthetic import write_demo_recording
 
@@ -76,6 +87,11 @@ def test_committed_demo_recording_is_what_the_generator_makes(tmp_path, capsys):
 
 def test_demo_writes_session_and_raster(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--duration", "10", "--json"]) == 0
+    # the kernels are loaded before the session's clock starts: their time is reported apart
+    peek = json.loads(capsys.readouterr().out)
+    assert peek["warmup_s"] > 0 and peek["wall_s"] > 0 and peek["realtime_factor"] == pytest.approx(
+        peek["duration_s"] / peek["wall_s"])
+    assert main(["demo", "--out", str(tmp_path / "demo2"), "--duration", "10", "--json"]) == 0
     s = _json(capsys)
     assert Path(s["session"]).exists() and Path(s["raster"]).exists()
     assert s["fires"] > 0 and s["stimulations"] > 0

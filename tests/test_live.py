@@ -79,6 +79,33 @@ def _run(src, parts, log, clock, **kw):
     return LiveLoop(parts, log, clock=clock, **kw).run(src)
 
 
+def test_a_live_source_must_have_a_clock(tmp_path):
+    from bioloop.session.build import run_loop
+    from bioloop.sources import Source
+
+    class NoClock(LiveSource):
+        name = "no-clock"
+        labels = LABELS
+
+        def read_chunk(self, timeout=0.0):
+            return None
+
+    with pytest.raises(TypeError, match="clock"):
+        NoClock()
+
+    class FileLike(Source):
+        name = "file-like"
+        labels = LABELS
+
+        def read_chunk(self, timeout=0.0):
+            return None
+
+    with pytest.raises(TypeError, match="LiveSource"):
+        run_loop(FileLike(), SessionOptions(), tmp_path / "s.nix")
+    src = ScriptedSource([], [], Clock(0.0))  # what the loop uses beyond Source has defaults
+    assert src.gaps == [] and src.stats() == {} and ListSink().stats() == {}
+
+
 def test_the_session_is_built_at_its_start():
     parts, _ = _setup(t0=100.0, duration=None)
     assert parts.meta["window"] == [100.0, None] and parts.meta["t_start"] == 100.0
