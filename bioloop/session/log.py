@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..encoder import DROP_FATES, SpikeFate
+from ..progress import percentile_summary
 from ..stimulator import REFUSAL_REASONS
 from ..types import AxonFrames, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter, Record
@@ -229,9 +230,7 @@ class SessionLog:
         }
         lat = self.latencies
         if lat.size:
-            out["latency_ms"] = {"p50": float(np.percentile(lat, 50) * 1e3),
-                                 "p99": float(np.percentile(lat, 99) * 1e3),
-                                 "max": float(lat.max() * 1e3), "n": int(lat.size)}
+            out["latency_ms"] = percentile_summary(lat, scale=1e3)
         if self.events:
             kinds: dict[str, int] = {}
             for _, k, _ in self.events:
