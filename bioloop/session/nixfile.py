@@ -13,7 +13,7 @@ column, names in the annotation ``columns``; integers exact in float64):
 - Event ``stimulation`` (the delivery times) and signal ``stimulation_detail``: columns
   electrode, amplitude_uA (signed: the first phase's polarity), phase_width_us,
   interphase_us, source_cycle, and latency_ms when live;
-- Event ``refused`` (times) and signal ``refused_detail``: reason (its index in
+- signal ``refused_detail``: refused commands at their times, columns reason (its index in
   REFUSAL_REASONS), cluster, dend, electrode, source cycle;
 - Event ``notes``: stalls, resumes, gaps, reconnects;
 - Block annotations: ``summary_json`` (the counts), ``meta_json`` (config, program, versions),
@@ -73,7 +73,6 @@ def write_session(log: SessionLog, path) -> Path:
     seg.events.append(neo.Event(cmd.times * pq.s, name="stimulation", bioloop_kind="stimulation"))
     sig.append(neoconv.table_to_signal(cmd.times, detail, name="stimulation_detail", kind="stimulation_detail"))
     ref_t = log.array("ref", "times")
-    seg.events.append(neo.Event(ref_t * pq.s, name="refused", bioloop_kind="refused"))
     sig.append(neoconv.table_to_signal(
         ref_t, {"reason": log.array("ref", "reason"), "cluster": log.array("ref", "cluster"),
                 "dend": log.array("ref", "dend"), "electrode": log.array("ref", "electrode"),
