@@ -71,6 +71,9 @@ class SessionParts:
         win.covered(none, 0, 0)
         win.blank(none, 0)
         self.encoder.encode(empty)
+        stream = Encoder(replace(self.encoder.config, t_start=0.0, t_stop=None), emap).stream()
+        stream.blank(none)
+        stream.encode(empty.times, empty.channels, stream.cycles_of(empty.times))
         g = self.chip_config.gclk_hz
         state = self.stimulator.get_state()
         self.stimulator.process(FireEvents([0], [0], [0], g))
@@ -119,11 +122,14 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
 
 
 def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
-             source_meta: dict | None = None) -> SessionParts:
+             source_meta: dict | None = None, *, backend: Backend | None = None,
+             program: ChipProgram | None = None) -> SessionParts:
     """The session's stages for electrodes ``labels`` over the window ``[t0, t1]``.
 
     A live session is assembled once its start ``t0`` is known (``t1`` None: open-ended);
-    cycle 0 is the GCLK edge at ``t0`` and the stimulator's time origin is ``t0``.
+    cycle 0 is the GCLK edge at ``t0`` and the stimulator's time origin is ``t0``. A backend
+    made (and programmed with ``program``) and warmed up beforehand may be handed in, so that a
+    board is opened once.
     """
     labels = tuple(labels)
     if opts.electrode_map:
@@ -134,10 +140,13 @@ def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
     enc = Encoder(EncoderConfig(gclk_hz=opts.gclk_hz, t_start=t0, t_stop=t1, blanking=opts.blanking,
                                 blanking_scope=opts.blanking_scope), emap)
     cfg = (opts.chip_config or ChipConfig()).replace(gclk_hz=opts.gclk_hz)
-    program = session_network(opts.network, n_clusters, opts.seed)
-    backend_cls = registry.load("bioloop.backends", opts.backend)
-    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch)
-    backend.program(program)
+    if backend is None:
+        program = session_network(opts.network, n_clusters, opts.seed)
+        backend_cls = registry.load("bioloop.backends", opts.backend)
+        backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch)
+        backend.program(program)
+    elif program is None:
+        raise ValueError("a backend handed to assemble() needs the program it holds")
     # a FIRE leaves the comparator after the cycle's switches up to SWCOMP, not at the GCLK
     # edge that sampled its input: stimulation can never precede (and blank) that input
     theta_max = int(program.theta.max())
@@ -270,9 +279,13 @@ def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
                          f"session with 'bioloop recover {jpath}' or delete it")
     timing = timing or LiveTiming()
     labels = source.labels
-    warmup_s = assemble(labels, 0.0, 1.0, opts).warm_up()  # a throwaway session: kernels loaded
+    # the backend is made and programmed once, and the kernels loaded, before the session starts;
+    # then the session is assembled at its start with that backend
+    early = assemble(labels, 0.0, None, opts)
+    warmup_s = early.warm_up()
     t0 = source.clock()
-    parts = assemble(labels, t0, None if timing.duration is None else t0 + timing.duration, opts, source_meta)
+    parts = assemble(labels, t0, None if timing.duration is None else t0 + timing.duration, opts, source_meta,
+                     backend=early.backend, program=early.program)
     with JournalWriter(jpath) as journal:
         log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
         LiveLoop(parts, log, clock=source.clock, sink=sink, monitor=monitor, timing=timing).run(source)
