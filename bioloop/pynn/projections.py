@@ -46,9 +46,10 @@ class Projection(common.Projection):
     _static_synapse_class = StaticSynapse
 
     def __init__(self, presynaptic_population, postsynaptic_population, connector,
-                 synapse_type=None, source=None, receptor_type=None, space=Space(), label=None):
+                 synapse_type=None, source=None, receptor_type=None, space=None, label=None):
         common.Projection.__init__(self, presynaptic_population, postsynaptic_population,
-                                   connector, synapse_type, source, receptor_type, space, label)
+                                   connector, synapse_type, source, receptor_type,
+                                   Space() if space is None else space, label)
         self._pre_chunks, self._post_chunks = [], []
         self._attr_chunks = {"weight": [], "delay": []}
         self._packed = None

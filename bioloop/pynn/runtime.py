@@ -122,7 +122,7 @@ class Runtime:
         m, st = self.mapping, self.chip.get_state()
         cfg = m.config
         v = st["v"].reshape(-1)
-        for pi, pop in enumerate(m.populations):
+        for pop in m.populations:
             if is_source(pop) or pop.label not in m.placement or "v" not in pop.initial_values:
                 continue
             clu, den = m.placement[pop.label]

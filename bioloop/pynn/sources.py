@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from pyNN.parameters import Sequence
 
 from .. import registry
 from .. import validate as _v
-from pyNN.parameters import Sequence
-
 from .populations import Population
 from .standardmodels import RecordedSpikes
 
