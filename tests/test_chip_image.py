@@ -228,7 +228,8 @@ def test_image_with_theta_below_one_leaves_chip_unchanged(tmp_path, rng):
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["thr_bits"] = arrays["thg_bits"].copy()  # ref = gen: theta 0
-    cells = {k: arrays[k] for k in ("syn_bits", "psp_bits", "thg_bits", "thr_bits")}
+    cells = {k: arrays[k] for k in arrays
+             if k in ("syn_bits", "psp_bits", "thg_bits", "thr_bits") or k.startswith("route_")}
     arrays["sha256"] = np.array(_digest(cells))
     np.savez(tmp_path / "theta0.npz", **arrays)
     axons = rng.random((100, 2, 16)) < 0.2
