@@ -34,6 +34,10 @@ class BackendStep:
     merged: int  #: repeated pulses of one axon within one cycle, merged
     ignored_refractory: int  #: neuron-cycles whose input was ignored in absolute refractory
     t_end: int  #: first cycle not yet run
+    routed: int = 0  #: packets between clusters delivered as AXON inputs (chip routes)
+    routed_merged: int = 0  #: of those, onto a row already active in that cycle (OR)
+    congestion_delayed: int = 0  #: packets that waited in a NoC link FIFO
+    dropped_congestion: int = 0  #: packets dropped at a full NoC link FIFO
 
 
 class Backend(ABC):

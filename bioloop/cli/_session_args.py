@@ -5,7 +5,9 @@ from __future__ import annotations
 
 def add_session_arguments(p, *, window: bool = True) -> None:
     p.add_argument("--network", default="relay",
-                   help="relay | burst[:K] | lateral | random | FILE.npz/.toml (default relay)")
+                   help="relay | burst[:K] | lateral | random[:SEED] | chain:L | ring:L | recurrent[:SEED] | "
+                        "FILE.npz/.toml (default relay)")
+    add_chip_size_arguments(p)
     p.add_argument("--gclk", type=float, default=1e3, metavar="HZ", help="GCLK, 1000..50000 Hz (default 1000)")
     p.add_argument("--chip-config", metavar="TOML", help="chip config file ([chip] table)")
     p.add_argument("--backend", default="chip", help="backend by name (default: chip)")
@@ -35,6 +37,24 @@ def add_session_arguments(p, *, window: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def add_chip_size_arguments(p) -> None:
+    """``--clusters``, ``--mesh``, ``--allow-shared-rows``: the verbs that build a chip."""
+    p.add_argument("--clusters", type=int, metavar="C",
+                   help="at least C clusters (default: what the electrodes and the network need)")
+    p.add_argument("--mesh", metavar="RxC", help="NoC mesh of routers, e.g. 4x4 (default: squarest for C)")
+    p.add_argument("--allow-shared-rows", action="store_true",
+                   help="let electrodes and routes drive the same AXON row (OR, counted as merged)")
+
+
+def chip_size_options(args) -> dict:
+    """SessionOptions fields from :func:`add_chip_size_arguments` (ValueError for a bad mesh)."""
+    from bioloop.chip.noc import parse_mesh
+
+    mesh = getattr(args, "mesh", None)
+    return {"n_clusters": getattr(args, "clusters", None), "mesh": parse_mesh(mesh) if mesh else None,
+            "allow_shared_rows": bool(getattr(args, "allow_shared_rows", False))}
+
+
 def session_options(args):
     from bioloop.chip import ChipConfig
     from bioloop.session import SessionOptions
@@ -52,7 +72,8 @@ def session_options(args):
         network=args.network, gclk_hz=args.gclk, chip_config=cfg, backend=args.backend, seed=args.seed,
         mismatch=not args.ideal, t_start=getattr(args, "start", None), t_stop=getattr(args, "stop", None),
         electrode_map=args.map, allow_unmapped=args.allow_unmapped, blanking=args.blanking_ms * 1e-3,
-        blanking_scope=args.blanking_scope, stimulator=stim, stim_map=args.stim_map)
+        blanking_scope=args.blanking_scope, stimulator=stim, stim_map=args.stim_map,
+        **chip_size_options(args))
 
 
 def format_summary(s: dict) -> str:
