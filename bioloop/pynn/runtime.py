@@ -74,11 +74,15 @@ class Runtime:
             self.backend = None
         else:
             cls = registry.load("bioloop.backends", self.backend_name)
-            self.backend = cls(cfg, n_clusters=C, seed=opts.seed, mismatch=opts.mismatch)
+            kw = {}
+            if routes:
+                kw["noc"] = chipmod.NocConfig(base_cycles=mapping.route_latency, hop_cycles=0)
+            self.backend = cls(cfg, n_clusters=C, seed=opts.seed, mismatch=opts.mismatch, **kw)
             pkw = {"routes": chipmod.Routes.from_pairs(routes)} if routes else {}
             self.backend.program(ChipProgram(mapping.weights, mapping.psp_ref, np.full(C, 7),
                                              7 - mapping.theta, (), "bioloop.pynn", **pkw))
             self.chip = None
+        self.routed = bool(routes)
         self.sources = {}  # population index -> (neuron index, time ms) arrays, sorted by time
         self._poisson_until = {}  # population index -> ms generated so far
         self.reset()
@@ -95,6 +99,8 @@ class Runtime:
         self.cycle = 0
         self.counts = {"source_spikes": 0, "row_deliveries": 0, "axon_pulses": 0, "merged": 0,
                        "ignored_refractory": 0, "fires": 0}
+        if self.routed:
+            self.counts.update({k: 0 for k in ROUTE_COUNTS})
         self.sources = {}
         self._poisson_until = {}
         for rec in self.state.recorders:
@@ -223,6 +229,9 @@ class Runtime:
         self.counts["merged"] += merged
         self.counts["ignored_refractory"] += ignored
         self.counts["fires"] += len(fires)
+        if self.routed:
+            for k in ROUTE_COUNTS:
+                self.counts[k] += int(getattr(res if self.chip is not None else step, k, 0))
         self.cycle = n_end
 
     # ---- read-back ----------------------------------------------------------------------
@@ -254,6 +263,10 @@ class Runtime:
         if m.slot_gap[slot[0]] == m.slot_gap[slot[0]] and len(slot):
             return tr.model_voltage(out, m.slot_v_rest[slot], m.slot_gap[slot], m.config)
         return out * 1e3
+
+
+#: what the NoC reports (see bioloop.chip.EventResult)
+ROUTE_COUNTS = ("packets", "routed", "routed_merged", "congestion_delayed", "dropped_congestion")
 
 
 def _records_v(recorder) -> bool:
