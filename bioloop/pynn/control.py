@@ -23,10 +23,11 @@ class SetupOptions:
     seed: int | None
     backend: str
     route_latency: int | None
+    leak_match: float = 0.5
 
 
 def setup(timestep=None, min_delay=DEFAULT_MIN_DELAY, *, gclk_hz=None, mismatch=False, seed=None,
-          backend="chip", config=None, route_latency=None, **extra_params):
+          backend="chip", config=None, route_latency=None, leak_match=None, **extra_params):
     """Start a new network on the chip. One time step is one GCLK cycle.
 
     Parameters
@@ -47,6 +48,10 @@ def setup(timestep=None, min_delay=DEFAULT_MIN_DELAY, *, gclk_hz=None, mismatch=
         The chip's settings before translation (the mapper sets GCLK, leak, V_RFR, N_ABS).
     route_latency : int, optional
         Cycles every route takes (NoC ``base_cycles``); default: the network's delay.
+    leak_match : float, optional
+        Where the chip's linear leak has the exponential slope of ``tau_m``, as a fraction of
+        ``v_thresh - v_rest`` above rest (0 < f <= 1; default 0.5, see
+        :mod:`bioloop.pynn.translation`).
 
     Returns
     -------
@@ -87,10 +92,14 @@ def setup(timestep=None, min_delay=DEFAULT_MIN_DELAY, *, gclk_hz=None, mismatch=
         raise TypeError(f"config must be a ChipConfig, got {type(config).__name__}")
     if route_latency is not None:
         route_latency = _v.integer("route_latency", route_latency, lo=1)
+    from .translation import LEAK_MATCH
+
+    leak_match = LEAK_MATCH if leak_match is None else _v.real("leak_match", leak_match, lo=0.0,
+                                                               lo_open=True, hi=1.0)
     common.setup(dt, min_delay, **extra_params)
     st = simulator.state
     st.options = SetupOptions(config.replace(gclk_hz=gclk), mismatch, seed, backend,
-                              route_latency)
+                              route_latency, leak_match)
     st.dt = dt
     st.clear()
     st.min_delay = min_delay

@@ -99,7 +99,8 @@ class Mapping:
 
 
 def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
-                routing: bool, user_latency: int | None = None) -> Mapping:
+                routing: bool, user_latency: int | None = None,
+                leak_match: float = tr.LEAK_MATCH) -> Mapping:
     """Map populations and projections onto the chip; never raises for the network itself.
 
     Parameters
@@ -114,6 +115,8 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
         Whether this build of bioloop routes FIREs between clusters.
     user_latency : int, optional
         A fixed route latency (cycles) asked for in ``setup``; default: taken from the delays.
+    leak_match : float
+        Where the chip's linear leak has the model's exponential slope (fraction of the gap).
 
     Returns
     -------
@@ -127,7 +130,7 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
             rules.append(f"population {p.label!r} has cell type {type(p.celltype).__name__}; the "
                          "chip represents IF_curr_delta and ChipNeuron (and spike sources)")
     neuron_pops = [p for p in neuron_pops if _kind(p) is not None]
-    cfg = _chip_config(neuron_pops, dt, base_config, rules, notes)
+    cfg = _chip_config(neuron_pops, dt, base_config, leak_match, rules, notes)
     ccfg = cfg or base_config.replace(gclk_hz=base_config.gclk_hz)
     place = _place(neuron_pops, rules)
     n_clusters = max(place["n_clusters"], 1)
@@ -179,7 +182,8 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
 
 
 # ---- chip-wide settings -------------------------------------------------------------------
-def _chip_config(neuron_pops, dt, base: ChipConfig, rules, notes) -> ChipConfig | None:
+def _chip_config(neuron_pops, dt, base: ChipConfig, leak_match, rules,
+                 notes) -> ChipConfig | None:
     """One ChipConfig for the whole network, or None (and rules) if the neurons disagree."""
     gclk = 1000.0 / dt
     chip_pops = [p for p in neuron_pops if _kind(p) == CHIP_KIND]
@@ -221,7 +225,7 @@ def _chip_config(neuron_pops, dt, base: ChipConfig, rules, notes) -> ChipConfig 
             rules.append(f"population {p.label!r}: v_reset = {float(v_reset.max()):g} mV is "
                          f"above v_rest; the chip resets to V_RFR below V_REST")
         want("v_rfr", p, tr.v_rfr_level(v_reset, v_r, v_t, v_rest, v_th))
-        want("leak", p, tr.leak_per_cycle(tau_m, dt, v_th - v_rest))
+        want("leak", p, tr.leak_per_cycle(tau_m, dt, v_th - v_rest, leak_match))
         n_abs = tr.n_abs_cycles(p.parameter_array("tau_refrac"), dt)
         want("n_abs", p, n_abs)
         t_ref = p.parameter_array("tau_refrac")

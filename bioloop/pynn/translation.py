@@ -17,12 +17,15 @@ PyNN parameter      on the chip
                     v_rest), chip-wide; the chip needs V_RFR < V_REST, so ``v_reset =
                     v_rest`` (PyNN's default) becomes V_REST - 1 uV (one leak pulse
                     brings it back: no measurable difference)
-``tau_m``           leak per GCLK cycle L = (V_TH - V_REST) dt / tau_m, i.e. I_LEAK =
-                    L C_INT / t_SWLEAK, chip-wide. The chip's leak is linear (a fixed step
-                    toward V_REST each cycle), the model's exponential: L equals the
-                    exponential's slope at threshold, so near threshold they agree; at half
-                    the gap the chip leaks twice as fast as the model, and it reaches
-                    V_REST after tau_m where the model only approaches v_rest
+``tau_m``           leak per GCLK cycle L = f (V_TH - V_REST) dt / tau_m, i.e. I_LEAK =
+                    L C_INT / t_SWLEAK, chip-wide, with f = ``setup(leak_match=...)``
+                    (default 0.5). The chip's leak is linear (a fixed step toward V_REST
+                    each cycle), the model's exponential: L equals the exponential's slope
+                    at the fraction f of the gap above rest (0.5: halfway to threshold).
+                    Closer to threshold the chip leaks more slowly than the model, closer to
+                    rest faster, and it reaches V_REST where the model only approaches it.
+                    f = 0.5 agreed best with ``pyNN.brian2`` on Poisson-driven networks
+                    (see ``tests/test_pynn_crosscheck.py`` and ``docs/pynn.md``)
 ``tau_refrac``      N_ABS = round(tau_refrac / dt) GCLK cycles, chip-wide; during them the
                     chip ignores input (counted), where ``pyNN.brian2`` still adds it to v
 ``weight`` (mV)     signed code s = w - r = round(weight / step), step = (v_thresh - v_rest)
@@ -51,15 +54,21 @@ from ..chip.config import ChipConfig
 RESET_AT_REST_OFFSET = 1e-6
 
 
-def leak_per_cycle(tau_m_ms, dt_ms: float, gap_v: float) -> np.ndarray:
-    """Chip leak step (V per cycle) with the exponential's slope at threshold.
+#: where the linear leak has the exponential's slope, as a fraction of the gap above rest
+LEAK_MATCH = 0.5
+
+
+def leak_per_cycle(tau_m_ms, dt_ms: float, gap_v: float, match: float = LEAK_MATCH) -> np.ndarray:
+    """Chip leak step (V per cycle): the exponential's slope at ``match`` of the gap.
 
     Examples
     --------
-    >>> float(leak_per_cycle(20.0, 1.0, 0.225))  # 225 mV gap, tau_m 20 ms, 1 kHz
+    >>> float(leak_per_cycle(20.0, 1.0, 0.225, match=1.0))  # at threshold: 225 mV / 20 cycles
     0.01125
+    >>> round(float(leak_per_cycle(20.0, 1.0, 0.225)), 7)  # halfway (the default)
+    0.005625
     """
-    return gap_v * dt_ms / np.asarray(tau_m_ms, float)
+    return match * gap_v * dt_ms / np.asarray(tau_m_ms, float)
 
 
 def n_abs_cycles(tau_refrac_ms, dt_ms: float) -> np.ndarray:
