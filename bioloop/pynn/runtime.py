@@ -177,6 +177,11 @@ class Runtime:
         m, dt = self.mapping, self.state.dt
         cyc, clu, row = [], [], []
         n_src = 0
+        for pi, pop in enumerate(m.populations):  # Poisson trains with the rates set now
+            if is_source(pop) and pi not in m.input_rows:
+                idx, t = self.source_spikes(pi, c1 * dt)
+                sc = np.rint(t / dt)
+                n_src += int(((sc >= c0) & (sc < c1)).sum())
         for pi, (n_idx, delay, cluster, r) in m.input_rows.items():
             idx, t = self.source_spikes(pi, c1 * dt)
             sc = np.rint(t / dt).astype(np.int64)
