@@ -35,11 +35,9 @@ def load_config(args):
 def run(args) -> dict:
     import numpy as np
 
-    from bioloop.chip import Chip
-    from bioloop.chip.config import CODE_MAX
-
     from bioloop import validate as _v
-    from bioloop.chip import NocConfig
+    from bioloop.chip import Chip, NocConfig
+    from bioloop.chip.config import CODE_MAX
     from bioloop.chip.noc import parse_mesh
 
     cfg = load_config(args)
