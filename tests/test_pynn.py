@@ -323,3 +323,48 @@ def test_pynn_documentation_example_runs_unchanged(monkeypatch, capsys):
     for a, e in zip(actual, expected, strict=True):
         assert abs(a - e) <= 5 * np.sqrt(max(e, 1.0))
     assert "Actual spike counts" in capsys.readouterr().out
+
+
+CHAIN_SCRIPT = '''
+import {module} as sim
+sim.setup(timestep=1.0)
+src = sim.Population(18, sim.SpikeSourceArray(spike_times=[[2.0 + i] for i in range(18)]),
+                     label="in")
+a = sim.Population(18, sim.IF_curr_delta(), label="A")
+b = sim.Population(18, sim.IF_curr_delta(), label="B")
+sim.Projection(src, a, sim.OneToOneConnector(), sim.StaticSynapse(weight={weight}))
+sim.Projection(a, b, sim.OneToOneConnector(), sim.StaticSynapse(weight=20.0, delay=1.0))
+b.record("spikes")
+sim.run(30.0)
+print("script output")
+sim.end()
+'''
+
+
+def test_cli_pynn_report(tmp_path, capsys):
+    import json
+
+    from bioloop.cli import main
+
+    good = tmp_path / "chain.py"
+    good.write_text(CHAIN_SCRIPT.format(module="bioloop.pynn", weight=20.0))
+    assert main(["pynn-report", str(good)]) == 0
+    out, err = capsys.readouterr()
+    assert "mappable" in out and "routes: 18, latency 1 cycle(s)" in out
+    assert "script output" in err and "script output" not in out  # stdout is the report
+    # a script written for another simulator runs unchanged with --as
+    other = tmp_path / "for_nest.py"
+    other.write_text(CHAIN_SCRIPT.format(module="pyNN.nest", weight=20.0))
+    assert main(["pynn-report", "--json", "--as", "pyNN.nest", str(other)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mappable"] and summary["counts"]["fires"] == 36
+    import sys
+    assert sys.modules.get("pyNN.nest") is not sim  # the alias is gone afterwards
+    # a network the chip cannot hold is reported rule by rule
+    bad = tmp_path / "bad.py"
+    bad.write_text(CHAIN_SCRIPT.format(module="bioloop.pynn", weight=500.0))
+    assert main(["pynn-report", "--json", str(bad)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert not summary["mappable"] and any("beyond +/-7" in r for r in summary["broken_rules"])
+    assert main(["pynn-report", str(tmp_path / "missing.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err
