@@ -368,3 +368,35 @@ def test_cli_pynn_report(tmp_path, capsys):
     assert not summary["mappable"] and any("beyond +/-7" in r for r in summary["broken_rules"])
     assert main(["pynn-report", str(tmp_path / "missing.py")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_ring_of_20_neurons_keeps_a_wave_going_through_routes():
+    n = 20
+
+    def ring_network(kicked):
+        sim.setup(timestep=1.0)
+        kick = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0]), label="kick")
+        ring = sim.Population(n, sim.IF_curr_delta(), label="ring")
+        sim.Projection(kick, ring[kicked:kicked + 1], sim.AllToAllConnector(),
+                       sim.StaticSynapse(weight=20.0))
+        sim.Projection(ring, ring, sim.FromListConnector([(i, (i + 1) % n) for i in range(n)]),
+                       sim.StaticSynapse(weight=20.0, delay=1.0))
+        ring.record("spikes")
+        return ring
+
+    # kicking neuron 0 needs a 17th row on cluster 0 (15 ring neighbours, neuron 19, the kick)
+    ring_network(0)
+    with pytest.raises(MappingError, match="cluster 0 needs 17 presynaptic sources"):
+        sim.run(50.0)
+    ring = ring_network(16)  # neuron 16 sits on cluster 1, which has rows to spare
+    sim.run(50.0)
+    first = [3.0 + (k - 16) % n for k in range(n)]
+    assert spikes(ring) == [[t + n * m for m in range(3) if t + n * m < 50.0] for t in first]
+    d = sim.mapping_report().as_dict()
+    c = d["counts"]
+    assert len(d["routes"]) == n and c["packets"] == c["routed"] + c["in_flight"] == 47
+    assert c["in_flight"] == 1  # the last FIRE's packet arrives after the run
+    # routes close the loop: cluster 0 onto itself and onto cluster 1, and back
+    pairs = {(r["from"]["cluster"], r["to"]["cluster"]) for r in d["routes"]}
+    assert pairs == {(0, 0), (0, 1), (1, 1), (1, 0)}
+    sim.end()

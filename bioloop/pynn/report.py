@@ -24,6 +24,7 @@ class MappingReport:
         m = self.mapping
         q = m.synapses
         rel = np.abs(q["relative_error"]) if q["relative_error"].size else np.zeros(0)
+        mesh = _mesh(m.n_clusters)
         out = {
             "mappable": m.ok,
             "broken_rules": list(m.rules),
@@ -41,9 +42,10 @@ class MappingReport:
                 "unit": "fraction of the threshold gap (v_thresh - v_rest); codes for ChipNeuron",
             },
             "routes": [{"from": {"cluster": a, "dend": n}, "to": {"cluster": b, "row": k},
-                        "latency_cycles": m.route_latency,
+                        "hops": _hops(a, b, mesh), "latency_cycles": m.route_latency,
                         "latency_ms": (m.route_latency or 0) * m.dt}
                        for (a, n), (b, k) in m.routes],
+            "mesh": list(mesh),
             "notes": list(m.notes),
         }
         if m.config is not None:
@@ -110,9 +112,12 @@ class MappingReport:
         lines.append(f"routes: {len(d['routes'])}"
                      + (f", latency {m.route_latency} cycle(s) = {(m.route_latency or 0) * m.dt:g} ms"
                         " each" if d["routes"] else ""))
+        if d["routes"]:
+            lines.append(f"  on a {d['mesh'][0]} x {d['mesh'][1]} mesh (XY routing, hop_cycles 0:"
+                         " the latency does not depend on the hops)")
         for r in d["routes"][:16]:
             lines.append(f"  ({r['from']['cluster']}, dend {r['from']['dend']}) -> "
-                         f"({r['to']['cluster']}, row {r['to']['row']})")
+                         f"({r['to']['cluster']}, row {r['to']['row']}), {r['hops']} hop(s)")
         if len(d["routes"]) > 16:
             lines.append(f"  ... ({len(d['routes']) - 16} more)")
         for n in d["notes"]:
@@ -120,6 +125,19 @@ class MappingReport:
         if "counts" in d:
             lines.append("counts: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()))
         return "\n".join(lines)
+
+
+def _mesh(n_clusters: int) -> tuple[int, int]:
+    """The NoC's mesh for this many clusters (the squarest that holds them)."""
+    from ..chip import NocConfig
+
+    return tuple(NocConfig().resolve(n_clusters).mesh)
+
+
+def _hops(a: int, b: int, mesh) -> int:
+    """Manhattan distance of clusters a and b on the mesh (XY routing)."""
+    cols = mesh[1]
+    return abs(a // cols - b // cols) + abs(a % cols - b % cols)
 
 
 def _placement_text(clu, den) -> str:

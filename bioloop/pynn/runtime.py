@@ -4,7 +4,8 @@ bioloop backend), FIREs and V_INTEG back to the populations.
 Counts (``Runtime.counts``) add up: every source spike of the time run is delivered to each AXON
 row it drives (``row_deliveries``, once its delay has passed), and every delivery is an AXON
 pulse or merged with another delivery to the same row in the same GCLK cycle
-(``row_deliveries == axon_pulses + merged``).
+(``row_deliveries == axon_pulses + merged``). With routes, the NoC's counts follow the chip's
+(:class:`bioloop.chip.EventResult`): ``packets == routed + dropped_congestion + in_flight``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def build_mapping(state):
 
 def advance(state, n_end: int) -> None:
     """Run the chip from ``state.cycle`` up to cycle ``n_end`` (exclusive)."""
+    if state.options is None:
+        raise ValueError("call sim.setup() before sim.run()")
     rt = state.runtime
     if rt is None or rt.stale:
         mapping = build_mapping(state).check()
@@ -100,7 +103,7 @@ class Runtime:
         self.counts = {"source_spikes": 0, "row_deliveries": 0, "axon_pulses": 0, "merged": 0,
                        "ignored_refractory": 0, "fires": 0}
         if self.routed:
-            self.counts.update({k: 0 for k in ROUTE_COUNTS})
+            self.counts.update({k: 0 for k in ROUTE_COUNTS}, in_flight=0)
         self.sources = {}
         self._poisson_until = {}
         for rec in self.state.recorders:
@@ -235,8 +238,10 @@ class Runtime:
         self.counts["ignored_refractory"] += ignored
         self.counts["fires"] += len(fires)
         if self.routed:
+            got = res if self.chip is not None else step
             for k in ROUTE_COUNTS:
-                self.counts[k] += int(getattr(res if self.chip is not None else step, k, 0))
+                self.counts[k] += int(getattr(got, k, 0))
+            self.counts["in_flight"] = int(getattr(got, "in_flight", 0))  # now, not summed
         self.cycle = n_end
 
     # ---- read-back ----------------------------------------------------------------------
