@@ -1,3 +1,4 @@
+# ruff: noqa  (third-party example kept as PyNN wrote it)
 # From PyNN (NeuralEnsemble/PyNN, examples/varying_poisson.py, shown in PyNN's documentation as
 # doc/examples/varying_poisson.txt), copyright the PyNN team, CeCILL licence (GPL-compatible).
 # Unchanged except for the marked lines that pick the simulator: PyNN's get_simulator()
