@@ -400,3 +400,30 @@ def test_a_ring_of_20_neurons_keeps_a_wave_going_through_routes():
     pairs = {(r["from"]["cluster"], r["to"]["cluster"]) for r in d["routes"]}
     assert pairs == {(0, 0), (0, 1), (1, 1), (1, 0)}
     sim.end()
+
+
+def test_connectors_and_record_to_file(tmp_path):
+    sim.setup(timestep=1.0)
+    src = sim.Population(6, sim.SpikeSourceArray(spike_times=[[2.0]] * 6), label="in")
+    cells = sim.Population(5, sim.IF_curr_delta(), label="cells")
+    pre = sim.Projection(src, cells, sim.FixedNumberPreConnector(3, rng=sim.NumpyRNG(seed=1)),
+                         sim.StaticSynapse(weight=1.0))
+    post = sim.Projection(src, cells, sim.FixedNumberPostConnector(2, rng=sim.NumpyRNG(seed=2)),
+                          sim.StaticSynapse(weight=1.0))
+    path = tmp_path / "conn.txt"
+    np.savetxt(path, [[0, 4, 2.5, 1.0], [5, 0, 2.5, 2.0]])
+    from_file = sim.Projection(src, cells, sim.FromFileConnector(str(path)), sim.StaticSynapse())
+    assert (len(pre), len(post), len(from_file)) == (15, 12, 2)
+    cells.record("spikes", to_file=str(tmp_path / "cells.nix"))
+    sim.run(5.0)
+    pairs = {}
+    for p in (pre, post, from_file):
+        for i, j, w, d in p.get(["weight", "delay"], format="list"):
+            key = (int(i), int(j), round(d))
+            pairs[key] = pairs.get(key, 0.0) + w
+    table = sim.mapping_report().synapse_table()
+    # one chip synapse per (source, delay, neuron); summed weights
+    assert len(table) == len(pairs)
+    assert sorted(round(r["wanted"], 9) for r in table) == sorted(round(w, 9) for w in pairs.values())
+    sim.end()
+    assert (tmp_path / "cells.nix").exists()  # record(to_file=...) writes at end()
