@@ -427,3 +427,23 @@ def test_connectors_and_record_to_file(tmp_path):
     assert sorted(round(r["wanted"], 9) for r in table) == sorted(round(w, 9) for w in pairs.values())
     sim.end()
     assert (tmp_path / "cells.nix").exists()  # record(to_file=...) writes at end()
+
+
+def test_a_chip_instance_with_mismatch_keeps_clear_decisions(rng):
+    def run(**kw):
+        sim.setup(timestep=1.0, **kw)
+        times = [sorted(set(np.round(rng.uniform(1, 90, 10)).tolist())) for _ in range(4)]
+        src = sim.Population(4, sim.SpikeSourceArray(spike_times=times), label="in")
+        cells = sim.Population(4, sim.IF_curr_delta(tau_refrac=0.0), label="cells")
+        sim.Projection(src, cells, sim.OneToOneConnector(), sim.StaticSynapse(weight=25.0))
+        cells.record("spikes")
+        sim.run(100.0)
+        out = spikes(cells)
+        sim.end()
+        return out, [[t + 1.0 for t in tt] for tt in times]
+
+    ideal, want = run()
+    assert ideal == want
+    # a weight well above threshold fires on every instance (device variation cancels in s/theta)
+    varied, want = run(mismatch=True, seed=int(rng.integers(0, 2**31)))
+    assert varied == want

@@ -163,22 +163,17 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
                      f"{_route_text(rows['routes'][:3])}); routing between clusters is not "
                      "available in this build of bioloop")
 
-    weights = np.zeros((n_clusters, K_AXONS, N_DENDS), np.int64)
-    psp_ref = np.zeros((n_clusters, K_AXONS), np.int64)
-    theta = np.full(n_clusters, 5, np.int64)
-    step1 = np.where(slot_kind == IF_KIND, tr.step_at_theta1(slot_gap, ccfg), 1.0)
-    q = {k: [] for k in ("cluster", "row", "dend", "wanted", "realised", "relative_error",
-                         "unit", "n_connections", "pre")}
+    slots = _Slots(slot_kind, slot_theta, slot_gap,
+                   np.where(slot_kind == IF_KIND, tr.step_at_theta1(slot_gap, ccfg), 1.0))
+    codes = _Codes.empty(n_clusters)
     for b in range(n_clusters):
-        if b in rows["overfull"]:
-            continue
-        _quantise_cluster(b, syn, rows, slot_kind, slot_theta, step1, slot_gap, weights,
-                          psp_ref, theta, q, rules)
-    synapses = {k: np.asarray(v) for k, v in q.items()}
+        if b not in rows["overfull"]:
+            _quantise_cluster(b, syn, slots, codes, rules)
+    synapses = {k: np.asarray(v) for k, v in codes.table.items()}
     placement = {p.label: place["slots"][p.label] for p in neuron_pops}
-    return Mapping(dt, cfg, n_clusters, weights, psp_ref, theta, placement, owner_pop, owner_idx,
-                   slot_v_rest, slot_gap, rows["inputs"], rows["routes"], latency, synapses,
-                   notes, rules, list(populations))
+    return Mapping(dt, cfg, n_clusters, codes.weights, codes.psp_ref, codes.theta, placement,
+                   owner_pop, owner_idx, slot_v_rest, slot_gap, rows["inputs"], rows["routes"],
+                   latency, synapses, notes, rules, list(populations))
 
 
 # ---- chip-wide settings -------------------------------------------------------------------
@@ -432,18 +427,45 @@ def _route_text(routes) -> str:
 
 
 # ---- quantisation ---------------------------------------------------------------------------
-def _quantise_cluster(b, syn, rows, slot_kind, slot_theta, step1, slot_gap, weights, psp_ref,
-                      theta, q, rules):
+@dataclass(frozen=True)
+class _Slots:
+    """What the quantiser needs of each neuron slot ``16 * cluster + dend``."""
+
+    kind: np.ndarray  #: IF_KIND, CHIP_KIND or -1 (unused)
+    theta: np.ndarray  #: ChipNeuron's threshold code, NaN otherwise
+    gap: np.ndarray  #: IF_curr_delta's v_thresh - v_rest (mV), NaN otherwise
+    step1: np.ndarray  #: weight unit per code at theta = 1 (mV; 1 for ChipNeuron)
+
+
+@dataclass
+class _Codes:
+    """The program being written, and the per-synapse quantisation table."""
+
+    weights: np.ndarray
+    psp_ref: np.ndarray
+    theta: np.ndarray
+    table: dict
+
+    @classmethod
+    def empty(cls, n_clusters: int) -> _Codes:
+        keys = ("cluster", "row", "dend", "wanted", "realised", "relative_error", "unit",
+                "n_connections")
+        return cls(np.zeros((n_clusters, K_AXONS, N_DENDS), np.int64),
+                   np.zeros((n_clusters, K_AXONS), np.int64), np.full(n_clusters, 5, np.int64),
+                   {k: [] for k in keys})
+
+
+def _quantise_cluster(b, syn, slots: _Slots, codes: _Codes, rules):
     """theta of cluster ``b`` and r of its rows for the smallest quantisation error."""
     sel = np.flatnonzero(syn["post_slot"] // N_DENDS == b)
     cols = np.arange(b * N_DENDS, (b + 1) * N_DENDS)
-    fixed = np.unique(slot_theta[cols][~np.isnan(slot_theta[cols])])
+    fixed = np.unique(slots.theta[cols][~np.isnan(slots.theta[cols])])
     if fixed.size > 1:
         rules.append(f"cluster {b} holds neurons with thresholds theta = {fixed.astype(int).tolist()}; "
                      "the threshold is shared by a cluster")
         return
     if sel.size == 0:
-        theta[b] = int(fixed[0]) if fixed.size else 5
+        codes.theta[b] = int(fixed[0]) if fixed.size else 5
         return
     want = np.zeros((K_AXONS, N_DENDS))
     count = np.zeros((K_AXONS, N_DENDS), np.int64)
@@ -451,12 +473,12 @@ def _quantise_cluster(b, syn, rows, slot_kind, slot_theta, step1, slot_gap, weig
     np.add.at(want, (r_idx, c_idx), syn["weight"][sel])
     np.add.at(count, (r_idx, c_idx), 1)
     has = count > 0
-    kind = slot_kind[cols]
-    scale = np.where(kind == IF_KIND, slot_gap[cols], 1.0)  # relative error denominators
+    kind = slots.kind[cols]
+    scale = np.where(kind == IF_KIND, slots.gap[cols], 1.0)  # relative error denominators
     candidates = [int(fixed[0])] if fixed.size else THETAS.tolist()
     best = None
     for th in sorted(candidates, reverse=True):  # ties go to the finer steps
-        step = np.where(kind == IF_KIND, step1[cols] / th, 1.0)
+        step = np.where(kind == IF_KIND, slots.step1[cols] / th, 1.0)
         s = np.where(has, np.rint(want / step), 0).astype(np.int64)
         r, clipped = _best_refs(s, want, step, scale, has)
         err = np.where(has, (clipped * step - want) / scale, 0.0)
@@ -467,10 +489,11 @@ def _quantise_cluster(b, syn, rows, slot_kind, slot_theta, step1, slot_gap, weig
             best = (key, th, s, r, clipped, step, err, broken)
     _, th, s, r, clipped, step, err, broken = best
     rules.extend(broken)
-    theta[b] = th
-    psp_ref[b] = r
-    weights[b] = np.where(has, clipped + r[:, None], r[:, None])
+    codes.theta[b] = th
+    codes.psp_ref[b] = r
+    codes.weights[b] = np.where(has, clipped + r[:, None], r[:, None])
     rr, cc = np.nonzero(has)
+    q = codes.table
     q["cluster"].extend([b] * rr.size)
     q["row"].extend(rr.tolist())
     q["dend"].extend(cc.tolist())
@@ -479,7 +502,6 @@ def _quantise_cluster(b, syn, rows, slot_kind, slot_theta, step1, slot_gap, weig
     q["relative_error"].extend(err[rr, cc].tolist())
     q["unit"].extend(["mV" if kind[c] == IF_KIND else "code" for c in cc])
     q["n_connections"].extend(count[rr, cc].tolist())
-    q["pre"].extend([int(k) for k in rr])
 
 
 def _best_refs(s, want, step, scale, has):

@@ -161,6 +161,19 @@ def mapping_report() -> MappingReport:
     ------
     ValueError
         Before ``setup()``.
+
+    Examples
+    --------
+    >>> import bioloop.pynn as sim
+    >>> _ = sim.setup(timestep=1.0)
+    >>> src = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0]), label="in")
+    >>> cell = sim.Population(2, sim.IF_curr_delta(), label="cell")
+    >>> _ = sim.Projection(src, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=9.0))
+    >>> rep = sim.mapping_report()
+    >>> rep.as_dict()["placement"], rep.mapping.theta.tolist()
+    ({'cell': 'cluster 0 dends 0-1 (2 neurons)'}, [7])
+    >>> [round(r["realised"], 3) for r in rep.synapse_table()]  # 4 steps of 2.381 mV
+    [9.524, 9.524]
     """
     from .runtime import build_mapping
     from .simulator import state
