@@ -181,6 +181,9 @@ def test_more_than_16_neurons_need_routes():
     assert {r["latency_cycles"] for r in d["routes"]} == {2}
     assert d["counts"]["packets"] == d["counts"]["routed"] == n
     assert "routes: 20, latency 2 cycle(s) = 2 ms each" in str(rep)
+    prog = rep.mapping.program()  # the ChipProgram the chip holds, routes included
+    assert prog.routes.pairs() == rep.mapping.routes and prog.theta.tolist() == [5, 5, 5, 5]
+    assert rep.mapping.noc().base_cycles == 2
     sim.end()
 
 

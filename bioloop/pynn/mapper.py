@@ -97,6 +97,28 @@ class Mapping:
     def slot_of(self, pop) -> tuple[np.ndarray, np.ndarray]:
         return self.placement[pop.label]
 
+    def program(self):
+        """The :class:`~bioloop.types.ChipProgram` (codes and routes) of this mapping.
+
+        Raises
+        ------
+        MappingError
+            If the network breaks a rule.
+        """
+        from ..chip import Routes
+        from ..types import ChipProgram
+
+        self.check()
+        C = self.n_clusters
+        return ChipProgram(self.weights, self.psp_ref, np.full(C, CODE_MAX), CODE_MAX - self.theta,
+                           (), "bioloop.pynn", routes=Routes.from_pairs(self.routes))
+
+    def noc(self):
+        """The NoC the routes need: every route takes ``route_latency`` cycles."""
+        from ..chip import NocConfig
+
+        return NocConfig(base_cycles=self.route_latency or 1, hop_cycles=0)
+
 
 def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
                 routing: bool, user_latency: int | None = None,

@@ -17,7 +17,7 @@ from .. import chip as chipmod
 from .. import registry
 from ..chip import Chip
 from ..chip.config import N_DENDS
-from ..types import AxonFrames, ChipProgram
+from ..types import AxonFrames
 from . import translation as tr
 from .mapper import IF_KIND, is_source, map_network
 
@@ -65,27 +65,19 @@ class Runtime:
         self.backend_name = opts.backend
         cfg = mapping.config
         C = mapping.n_clusters
-        routes = mapping.routes
+        prog = mapping.program()
+        kw = {"noc": mapping.noc()} if mapping.routes else {}
         if self.backend_name == "chip":
-            kw = {}
-            if routing_available() and mapping.route_latency is not None:
-                kw["noc"] = chipmod.NocConfig(base_cycles=mapping.route_latency, hop_cycles=0)
             self.chip = Chip(cfg, n_clusters=C, seed=opts.seed, mismatch=opts.mismatch, **kw)
-            pkw = {"routes": chipmod.Routes.from_pairs(routes)} if routes else {}
-            self.chip.program(mapping.weights, mapping.psp_ref, np.full(C, 7),
-                              7 - mapping.theta, **pkw)
+            self.chip.program(prog.weights, prog.psp_ref, prog.threshold_gen, prog.threshold_ref,
+                              routes=prog.routes)
             self.backend = None
         else:
             cls = registry.load("bioloop.backends", self.backend_name)
-            kw = {}
-            if routes:
-                kw["noc"] = chipmod.NocConfig(base_cycles=mapping.route_latency, hop_cycles=0)
             self.backend = cls(cfg, n_clusters=C, seed=opts.seed, mismatch=opts.mismatch, **kw)
-            pkw = {"routes": chipmod.Routes.from_pairs(routes)} if routes else {}
-            self.backend.program(ChipProgram(mapping.weights, mapping.psp_ref, np.full(C, 7),
-                                             7 - mapping.theta, (), "bioloop.pynn", **pkw))
+            self.backend.program(prog)
             self.chip = None
-        self.routed = bool(routes)
+        self.routed = bool(mapping.routes)
         self.sources = {}  # population index -> (neuron index, time ms) arrays, sorted by time
         self._poisson_until = {}  # population index -> ms generated so far
         self.reset()
