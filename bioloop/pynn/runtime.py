@@ -130,7 +130,7 @@ class Runtime:
             slot = clu * N_DENDS + den
             v0 = np.asarray(pop.initial_values["v"].evaluate(simplify=False), float)
             v0 = np.broadcast_to(v0, (pop.size,))
-            if m.slot_gap[slot[0]] == m.slot_gap[slot[0]]:  # IF_curr_delta: translate
+            if not np.isnan(m.slot_gap[slot[0]]):  # IF_curr_delta: translate
                 v[slot] = tr.chip_voltage(v0, m.slot_v_rest[slot], m.slot_gap[slot], cfg)
             else:
                 v[slot] = v0 * 1e-3
@@ -163,6 +163,10 @@ class Runtime:
                 t.append(arr)
             idx = np.concatenate(idx) if idx else np.zeros(0, np.int64)
             t = np.concatenate(t) if t else np.zeros(0)
+            if t.size and (t.min() < 0 or not np.all(np.isfinite(t))):
+                bad = t[(t < 0) | ~np.isfinite(t)][0]
+                raise ValueError(f"population {pop.label!r} has a spike at {bad:g} ms; spike times "
+                                 "must be finite and >= 0")
             order = np.argsort(t, kind="stable")
             self.sources[pi] = (idx[order], t[order])
         return self.sources.get(pi, (np.zeros(0, np.int64), np.zeros(0)))
@@ -262,7 +266,7 @@ class Runtime:
             if hi > lo:
                 out[lo - since_cycle:hi - since_cycle] = chunk[lo - c_first:hi - c_first][:, slot]
         out[n] = self.chip.v.reshape(-1)[slot]
-        if m.slot_gap[slot[0]] == m.slot_gap[slot[0]] and len(slot):
+        if len(slot) and not np.isnan(m.slot_gap[slot[0]]):  # IF_curr_delta
             return tr.model_voltage(out, m.slot_v_rest[slot], m.slot_gap[slot], m.config)
         return out * 1e3
 
