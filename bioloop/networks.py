@@ -283,8 +283,14 @@ def ring(length: int, n_clusters: int | None = None) -> ChipProgram:
 
 
 def recurrent(n_clusters: int = 1, seed: int | None = None, fanout: int = RECURRENT_FANOUT) -> ChipProgram:
-    """Random codes (as :func:`random_network` with the same seed) and random routes: every
-    dend of every cluster sends to ``fanout`` distinct (cluster, row) drawn uniformly.
+    """Random codes and random routes: weights and PSP references as :func:`random_network`
+    with the same seed, threshold ``theta = 7`` (gen 7, ref 0) in every cluster, and every dend
+    of every cluster sending to ``fanout`` distinct (cluster, row) drawn uniformly.
+
+    With ``theta = 7`` a packet fires on average 16/64 neurons of its cluster from rest, so with
+    ``fanout = 2`` a FIRE begets 0.5 packets' worth of FIREs: activity follows the input
+    instead of running away (a lower theta makes the network fire on its own until most
+    neurons are refractory).
 
     Parameters
     ----------
@@ -310,6 +316,11 @@ def recurrent(n_clusters: int = 1, seed: int | None = None, fanout: int = RECURR
     seed = _v.integer("seed", seed, lo=0)
     fanout = _v.integer("fanout", fanout, lo=1, hi=C * K_AXONS)
     codes = random_network(C, seed)
+    # theta = 7: a row fires a neuron from rest with probability P(s = 7) = 1/64, so one packet
+    # makes 16/64 FIREs and 2 x 16/64 = 0.5 packets on average: a spike's descendants die out
+    # and the activity follows the input (theta 6 would make 1.5 and run away)
+    codes = ChipProgram(codes.weights, codes.psp_ref, np.full(C, CODE_MAX, np.int8), np.zeros(C, np.int8),
+                        (), codes.name)
     rng = np.random.default_rng([seed, 1])
     # distinct destinations per source: a sample without replacement of the C*16 rows
     dst = np.stack([rng.choice(C * K_AXONS, fanout, replace=False) for _ in range(C * N_DENDS)])

@@ -270,3 +270,63 @@ def test_routes_survive_save_and_load_and_are_checked(tmp_path):
     with pytest.raises(ValueError, match=r"bad routing table: .*dst_cluster = 5 does not exist"):
         other.load_image(tmp_path / "far.npz")
     assert other.routes == routes  # the old image stays
+
+
+# ---- networks with routes -----------------------------------------------------------------------
+
+def test_chain_ring_recurrent_networks():
+    from bioloop.networks import network_from_name
+
+    c = network_from_name("chain:4", 4)
+    assert len(c.routes) == 48 and ((2, 9), (3, 9)) in c.routes.pairs() and c.name == "chain:4"
+    r = network_from_name("ring:3", 5)  # two clusters past the ring: plain relays
+    assert r.n_clusters == 5 and ((2, 0), (0, 0)) in r.routes.pairs()
+    assert set(r.routes.src_cluster.tolist()) == {0, 1, 2}
+    a, b = network_from_name("recurrent:7", 3), network_from_name("recurrent", 3, seed=7)
+    assert a.routes == b.routes and len(a.routes) == 3 * 16 * 2 and a.name == "recurrent:7"
+    assert np.array_equal(a.weights, b.weights) and (a.theta == 7).all()
+    src = a.routes.src_cluster * 16 + a.routes.src_dend
+    assert np.array_equal(np.bincount(src), np.full(48, 2))  # every dend sends twice
+    with pytest.raises(ValueError, match=r"chain:4 needs at least 4 clusters, got n_clusters = 2"):
+        network_from_name("chain:4", 2)
+    for bad in ("chain", "ring:0", "chain:x"):
+        with pytest.raises(ValueError, match=r"needs a length"):
+            network_from_name(bad, 4)
+    with pytest.raises(ValueError, match="recurrent parameter must be"):
+        network_from_name("recurrent:-1", 2)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".toml"])
+def test_network_files_hold_routes(tmp_path, suffix):
+    from bioloop.networks import load_network, ring, save_network
+
+    prog = ring(3)
+    path = tmp_path / f"net{suffix}"
+    save_network(prog, path)
+    back = load_network(path, 3)
+    assert back.routes == prog.routes and np.array_equal(back.weights, prog.weights)
+    # one cluster in the file is copied to every cluster; its routes are checked against C
+    p = tmp_path / "one.npz"
+    np.savez(p, weights=prog.weights[0], psp_ref=prog.psp_ref[0], threshold_gen=prog.threshold_gen[0],
+             threshold_ref=prog.threshold_ref[0], routes=np.array([[0, 0, 2, 0]]))
+    assert load_network(p, 3).routes.pairs() == [((0, 0), (2, 0))]
+    with pytest.raises(ValueError, match=r"one.npz.*dst_cluster = 2 does not exist; this chip has clusters 0..1"):
+        load_network(p, 2)
+
+
+def test_network_file_routes_of_the_wrong_shape_are_refused(tmp_path):
+    from bioloop.networks import load_network
+
+    p = tmp_path / "bad.npz"
+    np.savez(p, weights=RELAY_W, psp_ref=np.full(16, 2), threshold_gen=7, threshold_ref=2,
+             routes=np.array([[0, 0, 1]]))
+    with pytest.raises(ValueError, match=r"routes has shape \(1, 3\); expected \(R, 4\)"):
+        load_network(p, 2)
+    t = tmp_path / "bad.toml"
+    t.write_text("[network]\nroutes = [[0, 0, 1, 16]]\n[[network.cluster]]\n"
+                 f"weights = {RELAY_W.tolist()}\npsp_ref = {[2] * 16}\nthreshold_gen = 7\nthreshold_ref = 2\n")
+    with pytest.raises(ValueError, match=r"bad.toml.*dst_axon = 16 is outside the valid range 0..15"):
+        load_network(t, 2)
+    t.write_text(t.read_text().replace("[[0, 0, 1, 16]]", "[[0, 0], [1, 2, 3, 4]]"))
+    with pytest.raises(ValueError, match=r"routes is not a rectangular|routes has shape"):
+        load_network(t, 2)

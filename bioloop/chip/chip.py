@@ -186,6 +186,7 @@ class Chip:
         self._thg_bits = np.zeros((C, N_BITS), bool)
         self._thr_bits = np.zeros((C, N_BITS), bool)
         self._routes = Routes()
+        self._noc_rt = None
         self._programmed = False
         self._G = None
         self.reset()

@@ -360,7 +360,13 @@ def run_events_routed(t_now, t_end, grp_cycle, grp_cluster, grp_start, axon, G, 
                 mark[c] = True
                 touched[n_t] = c
                 n_t += 1
-        touched[:n_t].sort()
+        for j in range(1, n_t):  # insertion sort: a handful of clusters per cycle
+            x = touched[j]
+            i = j - 1
+            while i >= 0 and touched[i] > x:
+                touched[i + 1] = touched[i]
+                i -= 1
+            touched[i + 1] = x
         for j in range(n_t):
             c = touched[j]
             mark[c] = False

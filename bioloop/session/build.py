@@ -97,7 +97,8 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
     enc = Encoder(EncoderConfig(gclk_hz=opts.gclk_hz, t_start=t0, t_stop=t1, blanking=opts.blanking,
                                 blanking_scope=opts.blanking_scope), emap)
     cfg = (opts.chip_config or ChipConfig()).replace(gclk_hz=opts.gclk_hz)
-    program = network_from_name(opts.network, n_clusters, seed=opts.seed)
+    # a seed in the spec (random:SEED, recurrent:SEED) names the network; --seed the chip instance
+    program = network_from_name(opts.network, n_clusters, seed=None if ":" in opts.network else opts.seed)
     shared_rows = check_shared_rows(emap, program, opts.allow_shared_rows)
     backend_cls = registry.load("bioloop.backends", opts.backend)
     noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
