@@ -450,3 +450,19 @@ def test_a_chip_instance_with_mismatch_keeps_clear_decisions(rng):
     # a weight well above threshold fires on every instance (device variation cancels in s/theta)
     varied, want = run(mismatch=True, seed=int(rng.integers(0, 2**31)))
     assert varied == want
+
+
+def test_populations_sharing_a_label_are_kept_apart():
+    sim.setup(timestep=1.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0]), label="in")
+    a = sim.Population(1, sim.IF_curr_delta(), label="x")
+    b = sim.Population(1, sim.IF_curr_delta(), label="x")
+    sim.Projection(src, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=20.0))
+    a.record("spikes")
+    b.record("spikes")
+    sim.run(5.0)
+    assert spikes(a) == [[]] and spikes(b) == [[3.0]]
+    assert sorted(sim.mapping_report().as_dict()["placement"]) == ["x#1", "x#2"]
+    b.set(tau_m=5.0)  # one leak current for the chip: both "x" named in the rule
+    with pytest.raises(MappingError, match="x: 5.625 mV/cycle; x: 22.5 mV/cycle"):
+        sim.run(5.0)

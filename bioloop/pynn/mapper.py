@@ -71,7 +71,7 @@ class Mapping:
     weights: np.ndarray  #: (C, 16, 16) codes
     psp_ref: np.ndarray  #: (C, 16) codes
     theta: np.ndarray  #: (C,)
-    placement: dict  #: population label -> (cluster, dend) arrays
+    placement: dict  #: id(population) -> (cluster, dend) arrays; see :meth:`slot_of`
     owner_pop: np.ndarray  #: slot -> index of the population in ``populations`` (-1 unused)
     owner_idx: np.ndarray  #: slot -> index in that population
     slot_v_rest: np.ndarray  #: slot -> model v_rest (mV), for v read-back
@@ -95,7 +95,7 @@ class Mapping:
         return self
 
     def slot_of(self, pop) -> tuple[np.ndarray, np.ndarray]:
-        return self.placement[pop.label]
+        return self.placement[id(pop)]
 
     def program(self):
         """The :class:`~bioloop.types.ChipProgram` (codes and routes) of this mapping.
@@ -165,7 +165,7 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
     slot_theta = np.full(n_slots, np.nan)
     pop_index = {id(p): i for i, p in enumerate(populations)}
     for p in neuron_pops:
-        clu, den = place["slots"][p.label]
+        clu, den = place["slots"][id(p)]
         slot = clu * N_DENDS + den
         owner_pop[slot] = pop_index[id(p)]
         owner_idx[slot] = np.arange(p.size)
@@ -192,7 +192,7 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
         if b not in rows["overfull"]:
             _quantise_cluster(b, syn, slots, codes, rules)
     synapses = {k: np.asarray(v) for k, v in codes.table.items()}
-    placement = {p.label: place["slots"][p.label] for p in neuron_pops}
+    placement = {id(p): place["slots"][id(p)] for p in neuron_pops}
     return Mapping(dt, cfg, n_clusters, codes.weights, codes.psp_ref, codes.theta, placement,
                    owner_pop, owner_idx, slot_v_rest, slot_gap, rows["inputs"], rows["routes"],
                    latency, synapses, notes, rules, list(populations))
@@ -205,10 +205,10 @@ def _chip_config(neuron_pops, dt, base: ChipConfig, leak_match, rules,
     gclk = 1000.0 / dt
     chip_pops = [p for p in neuron_pops if _kind(p) == CHIP_KIND]
     if_pops = [p for p in neuron_pops if _kind(p) == IF_KIND]
-    wanted = {}  # chip setting -> {population label: values}
+    wanted = {}  # chip setting -> {id(population): (label, values)}
 
     def want(setting, pop, values):
-        wanted.setdefault(setting, {})[pop.label] = np.unique(np.asarray(values, float))
+        wanted.setdefault(setting, {})[id(pop)] = (pop.label, np.unique(np.asarray(values, float)))
 
     for p in chip_pops:
         want("v_th", p, p.parameter_array("v_th") * 1e-3)
@@ -258,10 +258,10 @@ def _chip_config(neuron_pops, dt, base: ChipConfig, leak_match, rules,
     settings = {}
     broken = False
     for name, per_pop in wanted.items():
-        values = np.unique(np.round(np.concatenate(list(per_pop.values())), 12))
+        values = np.unique(np.round(np.concatenate([v for _, v in per_pop.values()]), 12))
         if values.size > 1:
             broken = True
-            shown = "; ".join(f"{lbl}: {_fmt_setting(name, v)}" for lbl, v in per_pop.items())
+            shown = "; ".join(f"{lbl}: {_fmt_setting(name, v)}" for lbl, v in per_pop.values())
             rules.append(f"chip-wide setting {name} differs between neurons ({shown}); the chip "
                          f"has one {_SETTING_WHAT[name]} for all neurons")
         elif values.size:
@@ -298,7 +298,7 @@ def _fmt_setting(name, values) -> str:
 def _single(per_pop, default):
     if not per_pop:
         return default
-    vals = np.unique(np.concatenate(list(per_pop.values())))
+    vals = np.unique(np.concatenate([v for _, v in per_pop.values()]))
     return float(vals[0]) if vals.size == 1 else default
 
 
@@ -319,18 +319,13 @@ def _place(neuron_pops, rules) -> dict:
         base = sum(used.get(start, ())) if start in used else 0
         pos = start * N_DENDS + base + np.arange(p.size)
         clu, den = pos // N_DENDS, pos % N_DENDS
-        slots[p.label] = (clu.astype(np.int64), den.astype(np.int64))
+        slots[id(p)] = (clu.astype(np.int64), den.astype(np.int64))
         for c in np.unique(clu):
             used.setdefault(int(c), []).append(int((clu == c).sum()))
         nxt = max(nxt, int(clu.max()) + 1 if p.size else nxt)
     for c, counts in used.items():
         if sum(counts) > N_DENDS:
             rules.append(f"cluster {c} holds {sum(counts)} neurons; a cluster has {N_DENDS} DENDs")
-    labels = [p.label for p in neuron_pops]
-    dup = sorted({lbl for lbl in labels if labels.count(lbl) > 1})
-    if dup:
-        rules.append(f"population labels {dup} are used twice; the mapper names populations "
-                     "by label")
     return {"slots": slots, "n_clusters": nxt}
 
 
@@ -346,12 +341,12 @@ def _collect_synapses(projections, slots, pop_index, dt, rules, notes) -> dict:
         if any(is_source(p) for p in set(post_pop)):
             rules.append(f"projection {prj.label!r} ends on a spike source")
             continue
-        if any(p.label not in slots for p in set(post_pop)):
+        if any(id(p) not in slots for p in set(post_pop)):
             continue  # cell type already reported
         cyc = np.rint(d / dt).astype(np.int64)
         max_round = max(max_round, float(np.abs(cyc * dt - d).max()))
-        clu = np.array([slots[p.label][0][i] for p, i in zip(post_pop, post_idx, strict=True)])
-        den = np.array([slots[p.label][1][i] for p, i in zip(post_pop, post_idx, strict=True)])
+        clu = np.array([slots[id(p)][0][i] for p, i in zip(post_pop, post_idx, strict=True)])
+        den = np.array([slots[id(p)][1][i] for p, i in zip(post_pop, post_idx, strict=True)])
         post_slot.append(clu * N_DENDS + den)
         src = np.array([is_source(p) for p in pre_pop])
         a = np.empty(w.size, np.int64)
@@ -359,8 +354,8 @@ def _collect_synapses(projections, slots, pop_index, dt, rules, notes) -> dict:
         for i, (p, k) in enumerate(zip(pre_pop, pre_idx, strict=True)):
             if src[i]:
                 a[i], b[i] = pop_index[id(p)], k
-            elif p.label in slots:
-                a[i], b[i] = slots[p.label][0][k], slots[p.label][1][k]
+            elif id(p) in slots:
+                a[i], b[i] = slots[id(p)][0][k], slots[id(p)][1][k]
             else:
                 a[i], b[i] = -1, -1
         pre_kind.append(np.where(src, 0, 1))

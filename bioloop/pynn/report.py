@@ -31,7 +31,7 @@ class MappingReport:
             "n_clusters": m.n_clusters,
             "gclk_hz": 1000.0 / m.dt,
             "timestep_ms": m.dt,
-            "placement": {lbl: _placement_text(c, d) for lbl, (c, d) in m.placement.items()},
+            "placement": {name: _placement_text(*m.slot_of(p)) for name, p in self._named()},
             "theta": m.theta.tolist(),
             "axon_rows": {f"cluster {b}": n for b, n in self._rows_used().items()},
             "synapses": int(q["cluster"].size) if q["cluster"].size else 0,
@@ -56,6 +56,13 @@ class MappingReport:
         if self.counts is not None:
             out["counts"] = dict(self.counts)
         return out
+
+    def _named(self):
+        """(name, population) of the placed populations; a repeated label gets ``#index``."""
+        m = self.mapping
+        placed = [(i, p) for i, p in enumerate(m.populations) if id(p) in m.placement]
+        labels = [p.label for _, p in placed]
+        return [(p.label if labels.count(p.label) == 1 else f"{p.label}#{i}", p) for i, p in placed]
 
     def _rows_used(self) -> dict:
         m = self.mapping

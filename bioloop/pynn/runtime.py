@@ -124,9 +124,9 @@ class Runtime:
         cfg = m.config
         v = st["v"].reshape(-1)
         for pop in m.populations:
-            if is_source(pop) or pop.label not in m.placement or "v" not in pop.initial_values:
+            if is_source(pop) or id(pop) not in m.placement or "v" not in pop.initial_values:
                 continue
-            clu, den = m.placement[pop.label]
+            clu, den = m.slot_of(pop)
             slot = clu * N_DENDS + den
             v0 = np.asarray(pop.initial_values["v"].evaluate(simplify=False), float)
             v0 = np.broadcast_to(v0, (pop.size,))
@@ -246,7 +246,7 @@ class Runtime:
         m = self.mapping
         cyc = np.concatenate(self.fire_cycles) if self.fire_cycles else np.zeros(0, np.int64)
         slot = np.concatenate(self.fire_slots) if self.fire_slots else np.zeros(0, np.int64)
-        clu, den = m.placement[pop.label]
+        clu, den = m.slot_of(pop)
         lookup = np.full(m.n_clusters * N_DENDS, -1, np.int64)
         lookup[clu * N_DENDS + den] = np.arange(pop.size)
         idx = lookup[slot]
@@ -256,7 +256,7 @@ class Runtime:
     def v_of(self, pop, indices, since_cycle: int = 0) -> np.ndarray:
         """V samples (mV, model units for IF_curr_delta) at cycles since_cycle..now."""
         m = self.mapping
-        clu, den = m.placement[pop.label]
+        clu, den = m.slot_of(pop)
         slot = (clu * N_DENDS + den)[indices]
         n = self.cycle - since_cycle
         out = np.full((n + 1, slot.size), np.nan)
