@@ -466,3 +466,45 @@ def test_populations_sharing_a_label_are_kept_apart():
     b.set(tau_m=5.0)  # one leak current for the chip: both "x" named in the rule
     with pytest.raises(MappingError, match="x: 5.625 mV/cycle; x: 22.5 mV/cycle"):
         sim.run(5.0)
+
+
+def test_theta_and_psp_references_minimise_the_quantisation_error(rng):
+    n_src, n_cells = 6, 10
+    w = rng.uniform(-9.0, 14.0, (n_src, n_cells)) * (rng.random((n_src, n_cells)) < 0.6)
+    w[np.abs(w) < 0.5] = 0.0
+    sim.setup(timestep=1.0)
+    src = sim.Population(n_src, sim.SpikeSourceArray(spike_times=[3.0]), label="in")
+    cells = sim.Population(n_cells, sim.IF_curr_delta(), label="cells")
+    exc = [(i, j, w[i, j], 1.0) for i, j in zip(*np.nonzero(w > 0), strict=True)]
+    inh = [(i, j, w[i, j], 1.0) for i, j in zip(*np.nonzero(w < 0), strict=True)]
+    sim.Projection(src, cells, sim.FromListConnector(exc), sim.StaticSynapse(),
+                   receptor_type="excitatory")
+    sim.Projection(src, cells, sim.FromListConnector(inh), sim.StaticSynapse(),
+                   receptor_type="inhibitory")
+    rep = sim.mapping_report()
+    got = sum(r["relative_error"] ** 2 for r in rep.synapse_table())
+    # brute force, independently: every theta whose codes fit every row's 3-bit window, every
+    # PSP reference of every row
+    has = w != 0
+    best = np.inf
+    for theta in range(1, 8):
+        step = GAP * 250 / 225 / theta
+        s = np.rint(w / step) * has
+        if (np.maximum(s.max(axis=1), 0) - np.minimum(s.min(axis=1), 0)).max() > 7:
+            continue  # some row needs more than 8 levels: not a mapping
+        cost = 0.0
+        for i in range(n_src):
+            cost += min(float((((np.clip(s[i], -r, 7 - r) * step - w[i]) / GAP)[has[i]] ** 2).sum())
+                        for r in range(8))
+        best = min(best, cost)
+    assert rep.as_dict()["mappable"] == np.isfinite(best)
+    if not np.isfinite(best):
+        return
+    assert got == pytest.approx(best, rel=1e-12, abs=1e-15)
+    # and the program realises exactly the reported weights
+    m = rep.mapping
+    prog = m.program()
+    step = GAP * 250 / 225 / prog.theta[0]
+    for r in rep.synapse_table():
+        s = prog.signed_weights[0, r["row"], r["dend"]]
+        assert s * step == pytest.approx(r["realised"], rel=1e-12)
