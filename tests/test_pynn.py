@@ -27,11 +27,15 @@ def test_single_input_fires_after_its_delay():
     sim.Projection(src, cells[1:2], sim.AllToAllConnector(),
                    sim.StaticSynapse(weight=20.0, delay=3.0))
     cells.record("spikes")
-    sim.run(30.0)
+    sim.run(21.0)
+    # the 20 ms spike has reached neither row yet (it arrives at 21 and 23 ms)
+    counts = sim.mapping_report().counts
+    assert (counts["source_spikes"], counts["row_deliveries"], counts["pending_deliveries"]) == (2, 2, 2)
+    sim.run(9.0)
     # the input reaches the membrane `delay` after the source spike and fires in that cycle
     assert spikes(cells) == [[6.0, 21.0], [8.0, 23.0]]
     counts = sim.mapping_report().counts
-    assert counts["source_spikes"] == 2
+    assert counts["source_spikes"] == 2 and counts["pending_deliveries"] == 0
     assert counts["row_deliveries"] == counts["axon_pulses"] + counts["merged"] == 4
     sim.end()
 

@@ -2,8 +2,9 @@
 bioloop backend), FIREs and V_INTEG back to the populations.
 
 Counts (``Runtime.counts``) add up: every source spike of the time run is delivered to each AXON
-row it drives (``row_deliveries``, once its delay has passed), and every delivery is an AXON
-pulse or merged with another delivery to the same row in the same GCLK cycle
+row it drives (``row_deliveries``) or still waits for its delay to pass
+(``pending_deliveries``, at the current time), and every delivery is an AXON pulse or merged
+with another delivery to the same row in the same GCLK cycle
 (``row_deliveries == axon_pulses + merged``). With routes, the NoC's counts follow the chip's
 (:class:`bioloop.chip.EventResult`): ``packets == routed + dropped_congestion + in_flight``.
 """
@@ -92,8 +93,8 @@ class Runtime:
         self.fire_cycles, self.fire_slots = [], []
         self.v_chunks = []  # (first cycle, (T, C*16) volts)
         self.cycle = 0
-        self.counts = {"source_spikes": 0, "row_deliveries": 0, "axon_pulses": 0, "merged": 0,
-                       "ignored_refractory": 0, "fires": 0}
+        self.counts = {"source_spikes": 0, "row_deliveries": 0, "pending_deliveries": 0,
+                       "axon_pulses": 0, "merged": 0, "ignored_refractory": 0, "fires": 0}
         if self.routed:
             self.counts.update({k: 0 for k in ROUTE_COUNTS}, in_flight=0)
         self.sources = {}
@@ -175,7 +176,7 @@ class Runtime:
         """AXON (cycle, cluster, row) of cycles [c0, c1), and counts."""
         m, dt = self.mapping, self.state.dt
         cyc, clu, row = [], [], []
-        n_src = 0
+        n_src = pending = 0
         for pi, pop in enumerate(m.populations):  # Poisson trains with the rates set now
             if is_source(pop) and pi not in m.input_rows:
                 idx, t = self.source_spikes(pi, c1 * dt)
@@ -191,6 +192,7 @@ class Runtime:
             for j in range(n_idx.size):
                 lo, hi = bounds[n_idx[j]], bounds[n_idx[j] + 1]
                 arrive = sc_s[lo:hi] + delay[j]
+                pending += int(((sc_s[lo:hi] < c1) & (arrive >= c1)).sum())
                 arrive = arrive[(arrive >= c0) & (arrive < c1)]
                 cyc.append(arrive)
                 clu.append(np.full(arrive.size, cluster[j]))
@@ -201,6 +203,7 @@ class Runtime:
         order = np.argsort(cyc, kind="stable")
         self.counts["source_spikes"] += n_src
         self.counts["row_deliveries"] += int(cyc.size)
+        self.counts["pending_deliveries"] = pending  # now: spikes whose delay has not passed
         return AxonFrames(cyc[order], clu[order], row[order], m.config.gclk_hz)
 
     # ---- running ------------------------------------------------------------------------
