@@ -512,3 +512,33 @@ def test_theta_and_psp_references_minimise_the_quantisation_error(rng):
     for r in rep.synapse_table():
         s = prog.signed_weights[0, r["row"], r["dend"]]
         assert s * step == pytest.approx(r["realised"], rel=1e-12)
+
+
+def test_a_noc_with_hop_latency_checks_every_delay():
+    from bioloop.chip import NocConfig
+
+    def chain(delay):
+        n = 20
+        sim.setup(timestep=1.0, noc=NocConfig(hop_cycles=2))
+        src = sim.Population(n, sim.SpikeSourceArray(spike_times=[[5.0 + i] for i in range(n)]),
+                             label="in")
+        a = sim.Population(n, sim.IF_curr_delta(), label="A")
+        b = sim.Population(n, sim.IF_curr_delta(), label="B")
+        a.annotate(chip_cluster=0)
+        b.annotate(chip_cluster=3)  # B[0:16] on cluster 3, B[16:20] on cluster 4
+        sim.Projection(src, a, sim.OneToOneConnector(), sim.StaticSynapse(weight=20.0))
+        sim.Projection(a, b, sim.OneToOneConnector(), sim.StaticSynapse(weight=20.0, delay=delay))
+        b.record("spikes")
+        return b
+
+    # 5 clusters on a 2 x 3 mesh: 0 -> 3 is one hop (1 + 2 cycles), 1 -> 4 one hop too
+    chain(2.0)
+    with pytest.raises(MappingError, match=r"20 connection\(s\) between chip neurons have delays "
+                       r"the NoC cannot realise \(cluster 0 -> 3: delay 2, route 3 cycles"):
+        sim.run(40.0)
+    b = chain(3.0)
+    sim.run(40.0)
+    assert spikes(b) == [[9.0 + i] for i in range(20)]
+    d = sim.mapping_report().as_dict()
+    assert d["mesh"] == [2, 3] and {(r["hops"], r["latency_cycles"]) for r in d["routes"]} == {(1, 3)}
+    sim.end()

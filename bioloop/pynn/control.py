@@ -22,12 +22,12 @@ class SetupOptions:
     mismatch: bool
     seed: int | None
     backend: str
-    route_latency: int | None
+    noc: object = None  #: a bioloop.chip.NocConfig, or None (from the delays)
     leak_match: float = 0.5
 
 
 def setup(timestep=None, min_delay=DEFAULT_MIN_DELAY, *, gclk_hz=None, mismatch=False, seed=None,
-          backend="chip", config=None, route_latency=None, leak_match=None, **extra_params):
+          backend="chip", config=None, noc=None, leak_match=None, **extra_params):
     """Start a new network on the chip. One time step is one GCLK cycle.
 
     Parameters
@@ -46,8 +46,10 @@ def setup(timestep=None, min_delay=DEFAULT_MIN_DELAY, *, gclk_hz=None, mismatch=
         A name in the ``bioloop.backends`` registry; ``"chip"`` (default) also records ``v``.
     config : ChipConfig, optional
         The chip's settings before translation (the mapper sets GCLK, leak, V_RFR, N_ABS).
-    route_latency : int, optional
-        Cycles every route takes (NoC ``base_cycles``); default: the network's delay.
+    noc : bioloop.chip.NocConfig, optional
+        The NoC between clusters; each delay between chip neurons must then equal its route's
+        ``base_cycles + hops * hop_cycles``. Default: every route takes the network's delay
+        (``base_cycles``, ``hop_cycles = 0``), the squarest mesh.
     leak_match : float, optional
         Where the chip's linear leak has the exponential slope of ``tau_m``, as a fraction of
         ``v_thresh - v_rest`` above rest (0 < f <= 1; default 0.5, see
@@ -90,8 +92,11 @@ def setup(timestep=None, min_delay=DEFAULT_MIN_DELAY, *, gclk_hz=None, mismatch=
         config = ChipConfig()
     if not isinstance(config, ChipConfig):
         raise TypeError(f"config must be a ChipConfig, got {type(config).__name__}")
-    if route_latency is not None:
-        route_latency = _v.integer("route_latency", route_latency, lo=1)
+    if noc is not None:
+        from ..chip import NocConfig
+
+        if not isinstance(noc, NocConfig):
+            raise TypeError(f"noc must be a bioloop.chip.NocConfig, got {type(noc).__name__}")
     from .translation import LEAK_MATCH
 
     leak_match = LEAK_MATCH if leak_match is None else _v.real("leak_match", leak_match, lo=0.0,
@@ -99,7 +104,7 @@ def setup(timestep=None, min_delay=DEFAULT_MIN_DELAY, *, gclk_hz=None, mismatch=
     common.setup(dt, min_delay, **extra_params)
     st = simulator.state
     st.options = SetupOptions(config.replace(gclk_hz=gclk), mismatch, seed, backend,
-                              route_latency, leak_match)
+                              noc, leak_match)
     st.dt = dt
     st.clear()
     st.min_delay = min_delay

@@ -78,7 +78,7 @@ class Mapping:
     slot_gap: np.ndarray  #: slot -> model gap (mV; NaN for ChipNeuron: chip mV as they are)
     input_rows: dict  #: source population index -> arrays (index, delay_cycles, cluster, row)
     routes: list  #: [((a, n), (b, k)), ...]
-    route_latency: int | None  #: cycles, every route (NoC base_cycles with hop_cycles 0)
+    route_latency: int | None  #: cycles, when every route takes the same (else None)
     synapses: dict  #: the quantisation table (arrays)
     notes: list = field(default_factory=list)
     rules: list = field(default_factory=list)
@@ -113,16 +113,23 @@ class Mapping:
         return ChipProgram(self.weights, self.psp_ref, np.full(C, CODE_MAX), CODE_MAX - self.theta,
                            (), "bioloop.pynn", routes=Routes.from_pairs(self.routes))
 
+    noc_config: object = None  #: the resolved NocConfig the routes run on
+
     def noc(self):
-        """The NoC the routes need: every route takes ``route_latency`` cycles."""
+        """The NoC (:class:`bioloop.chip.NocConfig`, mesh resolved) the routes run on."""
         from ..chip import NocConfig
 
-        return NocConfig(base_cycles=self.route_latency or 1, hop_cycles=0)
+        if self.noc_config is not None:
+            return self.noc_config
+        return NocConfig(base_cycles=self.route_latency or 1, hop_cycles=0).resolve(self.n_clusters)
+
+    def latency(self, a: int, b: int) -> int:
+        """Cycles a FIRE of cluster ``a`` takes to become an AXON input of cluster ``b``."""
+        return int(self.noc().latency(a, b))
 
 
 def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
-                routing: bool, user_latency: int | None = None,
-                leak_match: float = tr.LEAK_MATCH) -> Mapping:
+                routing: bool, noc=None, leak_match: float = tr.LEAK_MATCH) -> Mapping:
     """Map populations and projections onto the chip; never raises for the network itself.
 
     Parameters
@@ -135,8 +142,10 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
         The chip's settings before translation (GCLK is set from ``dt``).
     routing : bool
         Whether this build of bioloop routes FIREs between clusters.
-    user_latency : int, optional
-        A fixed route latency (cycles) asked for in ``setup``; default: taken from the delays.
+    noc : NocConfig, optional
+        The NoC asked for in ``setup`` (every delay between chip neurons must then equal its
+        route's ``base_cycles + hops * hop_cycles``); default: ``base_cycles`` from the delays,
+        ``hop_cycles`` 0, the squarest mesh.
     leak_match : float
         Where the chip's linear leak has the model's exponential slope (fraction of the gap).
 
@@ -178,7 +187,7 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
 
     syn = _collect_synapses(projections, place["slots"], pop_index, dt, rules, notes)
     rows = _assign_rows(syn, n_clusters, populations, rules)
-    latency = _check_latency(syn, user_latency, rules)
+    noc_config, latency = _check_latency(syn, noc, n_clusters, rules)
     if syn["n_neuron_pre"] and not routing:
         rules.append(f"{syn['n_neuron_pre']} connection(s) between chip neurons need routes "
                      f"({len(rows['routes'])} route(s), e.g. "
@@ -195,7 +204,7 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
     placement = {id(p): place["slots"][id(p)] for p in neuron_pops}
     return Mapping(dt, cfg, n_clusters, codes.weights, codes.psp_ref, codes.theta, placement,
                    owner_pop, owner_idx, slot_v_rest, slot_gap, rows["inputs"], rows["routes"],
-                   latency, synapses, notes, rules, list(populations))
+                   latency, synapses, notes, rules, list(populations), noc_config)
 
 
 # ---- chip-wide settings -------------------------------------------------------------------
@@ -418,25 +427,49 @@ def _key_name(key, populations) -> str:
     return f"neuron (cluster {a}, dend {b})"
 
 
-def _check_latency(syn, user_latency, rules) -> int | None:
-    """One latency for every route: the NoC gives all routes base_cycles (hop_cycles 0)."""
-    d = syn["delay"][syn["kind"] == 1]
-    if d.size == 0:
-        return user_latency
-    values = np.unique(d)
-    if user_latency is not None:
-        bad = values[values != user_latency]
-        if bad.size:
-            rules.append(f"delays between chip neurons of {bad.tolist()} cycles; the NoC as set up "
-                         f"delivers every route after {user_latency} cycle(s)")
-        return user_latency
-    if values.size > 1:
-        rules.append(f"delays between chip neurons differ ({values.tolist()} cycles); the NoC "
-                     "delivers every route after the same latency (base_cycles, hop_cycles 0)")
-    if values.min() < 1:
-        rules.append(f"a delay between chip neurons of {int(values.min())} cycles; a route takes "
-                     "at least 1 GCLK cycle")
-    return int(values.max())
+def _check_latency(syn, noc, n_clusters, rules):
+    """The NoC of the routes and, when all routes take the same, their latency.
+
+    Without a NoC from ``setup`` every route takes the network's one delay between chip neurons
+    (``base_cycles``, ``hop_cycles = 0``); with one, each delay must be its route's
+    ``base_cycles + hops * hop_cycles``.
+    """
+    from ..chip import NocConfig
+
+    neuron = syn["kind"] == 1
+    d = syn["delay"][neuron]
+    if noc is None:
+        if d.size == 0:
+            return None, None
+        values = np.unique(d)
+        if values.size > 1:
+            rules.append(f"delays between chip neurons differ ({values.tolist()} cycles); the NoC "
+                         "delivers every route after the same latency (base_cycles, hop_cycles 0; "
+                         "setup(noc=NocConfig(hop_cycles=...)) gives latencies that grow with the "
+                         "hops)")
+        if values.min() < 1:
+            rules.append(f"a delay between chip neurons of {int(values.min())} cycles; a route "
+                         "takes at least 1 GCLK cycle")
+        return NocConfig(base_cycles=max(int(values.max()), 1)).resolve(n_clusters), int(values.max())
+    try:
+        noc = noc.resolve(n_clusters)
+    except ValueError as exc:
+        rules.append(f"the NoC of setup(noc=...) cannot hold the network: {exc}")
+        return None, None
+    a, b = syn["a"][neuron], syn["post_slot"][neuron] // N_DENDS
+    lat = np.asarray(noc.latency(a, b), np.int64).reshape(-1)
+    bad = lat != d
+    if bad.any():
+        combos = sorted({(int(x), int(y), int(p), int(q)) for x, y, p, q in
+                         zip(a[bad], b[bad], d[bad], lat[bad], strict=True)})
+        shown = "; ".join(f"cluster {x} -> {y}: delay {p}, route {q} cycles"
+                          for x, y, p, q in combos[:4])
+        rules.append(f"{int(bad.sum())} connection(s) between chip neurons have delays the NoC "
+                     f"cannot realise ({shown}{'; ...' if len(combos) > 4 else ''}); a route "
+                     f"takes base_cycles + hops x hop_cycles = {noc.base_cycles} + hops x "
+                     f"{noc.hop_cycles} on the {noc.mesh[0]} x {noc.mesh[1]} mesh")
+    uniform = int(lat[0]) if lat.size and np.all(lat == lat[0]) else None
+    return noc, uniform
 
 
 def _route_text(routes) -> str:

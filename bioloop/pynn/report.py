@@ -24,7 +24,7 @@ class MappingReport:
         m = self.mapping
         q = m.synapses
         rel = np.abs(q["relative_error"]) if q["relative_error"].size else np.zeros(0)
-        mesh = _mesh(m.n_clusters)
+        mesh = tuple(m.noc().mesh) if m.routes else _mesh(m.n_clusters)
         out = {
             "mappable": m.ok,
             "broken_rules": list(m.rules),
@@ -42,8 +42,8 @@ class MappingReport:
                 "unit": "fraction of the threshold gap (v_thresh - v_rest); codes for ChipNeuron",
             },
             "routes": [{"from": {"cluster": a, "dend": n}, "to": {"cluster": b, "row": k},
-                        "hops": _hops(a, b, mesh), "latency_cycles": m.route_latency,
-                        "latency_ms": (m.route_latency or 0) * m.dt}
+                        "hops": _hops(a, b, mesh), "latency_cycles": m.latency(a, b),
+                        "latency_ms": m.latency(a, b) * m.dt}
                        for (a, n), (b, k) in m.routes],
             "mesh": list(mesh),
             "notes": list(m.notes),
@@ -116,15 +116,18 @@ class MappingReport:
                          f"({r['relative_error']:+.3f}, {r['n_connections']} connection(s))")
         if len(table) > len(worst):
             lines.append(f"  ... ({len(table) - len(worst)} more; report.synapse_table() has all)")
+        uniform = m.route_latency is not None
         lines.append(f"routes: {len(d['routes'])}"
-                     + (f", latency {m.route_latency} cycle(s) = {(m.route_latency or 0) * m.dt:g} ms"
-                        " each" if d["routes"] else ""))
+                     + (f", latency {m.route_latency} cycle(s) = {m.route_latency * m.dt:g} ms"
+                        " each" if d["routes"] and uniform else ""))
         if d["routes"]:
-            lines.append(f"  on a {d['mesh'][0]} x {d['mesh'][1]} mesh (XY routing, hop_cycles 0:"
-                         " the latency does not depend on the hops)")
+            noc = m.noc()
+            lines.append(f"  on a {d['mesh'][0]} x {d['mesh'][1]} mesh (XY routing): latency = "
+                         f"{noc.base_cycles} + hops x {noc.hop_cycles} cycles")
         for r in d["routes"][:16]:
             lines.append(f"  ({r['from']['cluster']}, dend {r['from']['dend']}) -> "
-                         f"({r['to']['cluster']}, row {r['to']['row']}), {r['hops']} hop(s)")
+                         f"({r['to']['cluster']}, row {r['to']['row']}), {r['hops']} hop(s), "
+                         f"{r['latency_cycles']} cycle(s)")
         if len(d["routes"]) > 16:
             lines.append(f"  ... ({len(d['routes']) - 16} more)")
         for n in d["notes"]:

@@ -33,7 +33,7 @@ def build_mapping(state):
     opts = state.options
     mapping = map_network(state.populations, state.projections, dt=state.dt,
                           base_config=opts.config, routing=routing_available(),
-                          user_latency=opts.route_latency, leak_match=opts.leak_match)
+                          noc=opts.noc, leak_match=opts.leak_match)
     state.mapping = mapping
     return mapping
 

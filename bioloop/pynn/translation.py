@@ -33,8 +33,9 @@ PyNN parameter      on the chip
                     chooses theta (per cluster) and r (per AXON row) for the smallest
                     quantisation error; |s| <= 7 and a row's 16 codes share one r
 ``delay`` (ms)      from a spike source: the AXON cycle is round((t + delay) / dt); between
-                    chip neurons: the route's latency, delay / dt cycles (the NoC's
-                    ``base_cycles``, ``hop_cycles = 0``)
+                    chip neurons: the route's latency, delay / dt cycles (by default the
+                    NoC's ``base_cycles``, ``hop_cycles = 0``; with ``setup(noc=...)``,
+                    ``base_cycles + hops * hop_cycles``)
 ``cm``              no effect (delta synapses)
 ``i_offset``        must be 0: the chip has no bias current
 timestep ``dt``     one GCLK cycle: gclk_hz = 1000 / dt (dt in ms, 0.02 to 1 ms)
