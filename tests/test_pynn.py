@@ -542,3 +542,27 @@ def test_a_noc_with_hop_latency_checks_every_delay():
     d = sim.mapping_report().as_dict()
     assert d["mesh"] == [2, 3] and {(r["hops"], r["latency_cycles"]) for r in d["routes"]} == {(1, 3)}
     sim.end()
+
+
+def test_recording_v_takes_the_dense_path_with_the_same_spikes(rng):
+    def run(record_v):
+        sim.setup(timestep=1.0)
+        times = [sorted(set(np.round(rng.uniform(1, 60, 12)).tolist())) for _ in range(8)]
+        src = sim.Population(8, sim.SpikeSourceArray(spike_times=times), label="in")
+        a = sim.Population(16, sim.IF_curr_delta(), label="A")
+        b = sim.Population(16, sim.IF_curr_delta(), label="B")
+        sim.Projection(src, a, sim.FixedProbabilityConnector(0.5, rng=sim.NumpyRNG(seed=5)),
+                       sim.StaticSynapse(weight=9.0))
+        sim.Projection(a, b, sim.FixedProbabilityConnector(0.4, rng=sim.NumpyRNG(seed=6)),
+                       sim.StaticSynapse(weight=9.0, delay=1.0))
+        b.record(["spikes", "v"] if record_v else "spikes")
+        sim.run(70.0)
+        out = spikes(b)
+        sim.end()
+        return out
+
+    state = rng.bit_generator.state
+    events = run(False)
+    rng.bit_generator.state = state
+    dense = run(True)
+    assert sum(map(len, events)) > 10 and dense == events
