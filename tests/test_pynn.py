@@ -185,6 +185,9 @@ def test_more_than_16_neurons_need_routes():
     assert {r["latency_cycles"] for r in d["routes"]} == {2}
     assert d["counts"]["packets"] == d["counts"]["routed"] == n
     assert "routes: 20, latency 2 cycle(s) = 2 ms each" in str(rep)
+    table = {(r["pre"], r["post"]): r for r in rep.synapse_table()}
+    assert table[("in[3] (delay 1)", "A[3]")]["realised"] == 20.0
+    assert table[("A[17] (route)", "B[17]")]["cluster"] == 3
     prog = rep.mapping.program()  # the ChipProgram the chip holds, routes included
     assert prog.routes.pairs() == rep.mapping.routes and prog.theta.tolist() == [5, 5, 5, 5]
     assert rep.mapping.noc().base_cycles == 2
@@ -362,9 +365,10 @@ def test_cli_pynn_report(tmp_path, capsys):
     # a script written for another simulator runs unchanged with --as
     other = tmp_path / "for_nest.py"
     other.write_text(CHAIN_SCRIPT.format(module="pyNN.nest", weight=20.0))
-    assert main(["pynn-report", "--json", "--as", "pyNN.nest", str(other)]) == 0
+    assert main(["pynn-report", "--json", "--all-synapses", "--as", "pyNN.nest", str(other)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["mappable"] and summary["counts"]["fires"] == 36
+    assert len(summary["synapse_table"]) == 36 and summary["synapse_table"][0]["pre"] == "in[0] (delay 1)"
     import sys
     assert sys.modules.get("pyNN.nest") is not sim  # the alias is gone afterwards
     # a network the chip cannot hold is reported rule by rule

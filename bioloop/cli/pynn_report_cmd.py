@@ -74,7 +74,8 @@ def format_text(s: dict) -> str:
     text = f"{s['script']}\n{s['text']}"
     if "synapse_table" in s:
         text += "\nall synapses:\n" + "\n".join(
-            f"  cluster {r['cluster']} row {r['row']} dend {r['dend']}: wanted {r['wanted']:.4g} "
-            f"{r['unit']}, realised {r['realised']:.4g} ({r['relative_error']:+.3f})"
+            f"  {r['pre']} -> {r['post']} (cluster {r['cluster']} row {r['row']} dend {r['dend']}): "
+            f"wanted {r['wanted']:.4g} {r['unit']}, realised {r['realised']:.4g} "
+            f"({r['relative_error']:+.3f})"
             for r in s["synapse_table"])
     return text

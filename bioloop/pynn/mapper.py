@@ -114,6 +114,23 @@ class Mapping:
                            (), "bioloop.pynn", routes=Routes.from_pairs(self.routes))
 
     noc_config: object = None  #: the resolved NocConfig the routes run on
+    row_keys: dict = field(default_factory=dict)  #: cluster -> presynaptic key of each row
+
+    def row_source(self, cluster: int, row: int) -> str:
+        """What drives AXON row ``row`` of ``cluster``: ``"label[i]"`` of a spike source (with
+        its delay) or of a chip neuron (through a route)."""
+        keys = self.row_keys.get(cluster)
+        if keys is None or row >= len(keys):
+            return "unused"
+        kind, a, b, d = _unpack(int(keys[row]))
+        if kind == 0:
+            return f"{self.populations[a].label}[{b}] (delay {d})"
+        return self.neuron_name(a * N_DENDS + b) + " (route)"
+
+    def neuron_name(self, slot: int) -> str:
+        """``"label[i]"`` of the neuron at slot ``16 * cluster + dend``."""
+        pi = int(self.owner_pop[slot])
+        return "unused" if pi < 0 else f"{self.populations[pi].label}[{int(self.owner_idx[slot])}]"
 
     def noc(self):
         """The NoC (:class:`bioloop.chip.NocConfig`, mesh resolved) the routes run on."""
@@ -204,7 +221,8 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
     placement = {id(p): place["slots"][id(p)] for p in neuron_pops}
     return Mapping(dt, cfg, n_clusters, codes.weights, codes.psp_ref, codes.theta, placement,
                    owner_pop, owner_idx, slot_v_rest, slot_gap, rows["inputs"], rows["routes"],
-                   latency, synapses, notes, rules, list(populations), noc_config)
+                   latency, synapses, notes, rules, list(populations), noc_config,
+                   rows["keys"])
 
 
 # ---- chip-wide settings -------------------------------------------------------------------
@@ -395,7 +413,7 @@ def _assign_rows(syn, n_clusters, populations, rules) -> dict:
     """AXON rows: per cluster, one per distinct presynaptic key, in key order."""
     post_cluster = syn["post_slot"] // N_DENDS
     syn["row"] = np.full(post_cluster.size, -1, np.int64)
-    overfull, routes = set(), []
+    overfull, routes, row_keys = set(), [], {}
     inputs: dict[int, list] = {}
     for b in range(n_clusters):
         sel = np.flatnonzero(post_cluster == b)
@@ -409,19 +427,26 @@ def _assign_rows(syn, n_clusters, populations, rules) -> dict:
                          f"AXON rows ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
             continue
         syn["row"][sel] = inv
+        row_keys[b] = keys
         for k, key in enumerate(keys.tolist()):
-            kind, a, bb, dly = key >> 52, (key >> 32) & 0xFFFFF, (key >> 16) & 0xFFFF, key & 0xFFFF
+            kind, a, bb, dly = _unpack(key)
             if kind == 0:
                 inputs.setdefault(a, []).append((bb, dly, b, k))
             else:
                 routes.append(((a, bb), (b, k)))
     inputs = {a: tuple(np.array(col, np.int64) for col in zip(*v, strict=True))
               for a, v in inputs.items()}
-    return {"overfull": overfull, "routes": routes, "inputs": inputs}
+    return {"overfull": overfull, "routes": routes, "inputs": inputs, "keys": row_keys}
+
+
+def _unpack(key: int) -> tuple[int, int, int, int]:
+    """(kind, a, b, delay) of a presynaptic key: kind 0 is a spike source (population a, index
+    b, delay in cycles), kind 1 a chip neuron (cluster a, dend b)."""
+    return key >> 52, (key >> 32) & 0xFFFFF, (key >> 16) & 0xFFFF, key & 0xFFFF
 
 
 def _key_name(key, populations) -> str:
-    kind, a, b, d = key >> 52, (key >> 32) & 0xFFFFF, (key >> 16) & 0xFFFF, key & 0xFFFF
+    kind, a, b, d = _unpack(int(key))
     if kind == 0:
         return f"{populations[a].label}[{b}] delay {d}"
     return f"neuron (cluster {a}, dend {b})"

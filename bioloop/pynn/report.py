@@ -75,11 +75,16 @@ class MappingReport:
 
     def synapse_table(self) -> list[dict]:
         """One entry per chip synapse: where it is, the weight wanted and the weight realised."""
-        q = self.mapping.synapses
+        m = self.mapping
+        q = m.synapses
         keys = ("cluster", "row", "dend", "wanted", "realised", "relative_error", "unit",
                 "n_connections")
-        return [dict(zip(keys, vals, strict=True)) for vals in zip(*(q[k].tolist() for k in keys),
+        rows = [dict(zip(keys, vals, strict=True)) for vals in zip(*(q[k].tolist() for k in keys),
                                                                      strict=True)]
+        for r in rows:
+            r["pre"] = m.row_source(r["cluster"], r["row"])
+            r["post"] = m.neuron_name(r["cluster"] * N_DENDS + r["dend"])
+        return rows
 
     def __str__(self) -> str:
         d = self.as_dict()
@@ -111,9 +116,9 @@ class MappingReport:
         table = self.synapse_table()
         worst = sorted(table, key=lambda r: -abs(r["relative_error"]))[:10]
         for r in worst:
-            lines.append(f"  cluster {r['cluster']} row {r['row']:2d} dend {r['dend']:2d}: wanted "
-                         f"{r['wanted']:.4g} {r['unit']}, realised {r['realised']:.4g} "
-                         f"({r['relative_error']:+.3f}, {r['n_connections']} connection(s))")
+            lines.append(f"  {r['pre']} -> {r['post']} (cluster {r['cluster']} row {r['row']} dend "
+                         f"{r['dend']}): wanted {r['wanted']:.4g} {r['unit']}, realised "
+                         f"{r['realised']:.4g} ({r['relative_error']:+.3f})")
         if len(table) > len(worst):
             lines.append(f"  ... ({len(table) - len(worst)} more; report.synapse_table() has all)")
         uniform = m.route_latency is not None
