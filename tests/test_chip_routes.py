@@ -346,3 +346,17 @@ def test_fifo_order_on_a_shared_link():
     assert (r.congestion_delayed, r.congestion_delay_cycles, r.dropped_congestion) == (2, 3, 0)
     e = relay_chip(3, routes, noc).run_events(AxonFrames.from_dense(ax, 1e3), until=10)
     assert [(c, k, d) for c, k, d in fire_tuples(e.fires) if k == 2] == [(3, 2, 0), (4, 2, 1), (5, 2, 2)]
+
+
+def test_a_version_1_image_loads_without_routes(tmp_path):
+    from bioloop.chip.chip import _digest
+
+    chip = relay_chip(2, Routes.from_pairs([((0, 0), (1, 0))]))
+    chip.save_image(tmp_path / "v2.npz")
+    with np.load(tmp_path / "v2.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if not k.startswith("route_")}
+    cells = {k: arrays[k] for k in ("syn_bits", "psp_bits", "thg_bits", "thr_bits")}
+    arrays.update(version=np.array(1), sha256=np.array(_digest(cells)))
+    np.savez(tmp_path / "v1.npz", **arrays)
+    chip.load_image(tmp_path / "v1.npz")
+    assert len(chip.routes) == 0 and np.array_equal(chip.weights[0], RELAY_W)
