@@ -177,6 +177,7 @@ class CycleBatchBackend(Backend):
     def describe(self) -> dict:
         d = super().describe
         d["brian2_target"] = self.target
+        d["noc"] = self.noc.to_dict()
         if self.last_run is not None:
             d["brian2_run"] = self.last_run.as_dict()
         return d

@@ -330,3 +330,33 @@ def test_network_file_routes_of_the_wrong_shape_are_refused(tmp_path):
     t.write_text(t.read_text().replace("[[0, 0, 1, 16]]", "[[0, 0], [1, 2, 3, 4]]"))
     with pytest.raises(ValueError, match=r"routes is not a rectangular|routes has shape"):
         load_network(t, 2)
+
+
+def test_fifo_order_on_a_shared_link():
+    """docs/chip-semantics.md, finite links: packets finishing a hop arrive before the cycle's
+    new packets, the FIFO is served first, one packet per cycle on the link 1 -> 2."""
+    routes = Routes.from_pairs([((0, 0), (2, 0)), ((1, 1), (2, 1)), ((1, 2), (2, 2))])
+    noc = NocConfig(mesh=(1, 3), base_cycles=1, hop_cycles=1, link_capacity=1, queue_depth=2)
+    ax = np.zeros((10, 3, 16), bool)
+    ax[0, 0, 0] = True  # A: 0 -> 1 in cycle 0, at router 1 in cycle 1
+    ax[1, 1, 1:3] = True  # B1, B2 sent from router 1 in cycle 1, behind A
+    r = relay_chip(3, routes, noc).run(ax)
+    t, n = np.nonzero(r.fires[:, 2])
+    assert list(zip(t.tolist(), n.tolist(), strict=True)) == [(3, 0), (4, 1), (5, 2)]
+    assert (r.congestion_delayed, r.congestion_delay_cycles, r.dropped_congestion) == (2, 3, 0)
+    e = relay_chip(3, routes, noc).run_events(AxonFrames.from_dense(ax, 1e3), until=10)
+    assert [(c, k, d) for c, k, d in fire_tuples(e.fires) if k == 2] == [(3, 2, 0), (4, 2, 1), (5, 2, 2)]
+
+
+def test_a_version_1_image_loads_without_routes(tmp_path):
+    from bioloop.chip.chip import _digest
+
+    chip = relay_chip(2, Routes.from_pairs([((0, 0), (1, 0))]))
+    chip.save_image(tmp_path / "v2.npz")
+    with np.load(tmp_path / "v2.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if not k.startswith("route_")}
+    cells = {k: arrays[k] for k in ("syn_bits", "psp_bits", "thg_bits", "thr_bits")}
+    arrays.update(version=np.array(1), sha256=np.array(_digest(cells)))
+    np.savez(tmp_path / "v1.npz", **arrays)
+    chip.load_image(tmp_path / "v1.npz")
+    assert len(chip.routes) == 0 and np.array_equal(chip.weights[0], RELAY_W)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bioloop.session import SessionOptions
@@ -71,3 +72,18 @@ def test_cli_bad_routing_options_are_one_line_exit_2(tmp_path, recordings_dir, a
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert needle in lines[0]
+
+
+def test_cli_network_file_with_bad_routes_is_one_line_exit_2(tmp_path, recordings_dir):
+    w = np.full((16, 16), 2)
+    net = tmp_path / "net.npz"
+    np.savez(net, weights=w, psp_ref=np.full(16, 2), threshold_gen=7, threshold_ref=2,
+             routes=np.array([[0, 0, 9, 0]]))
+    rec = recordings_dir / "TC89_DIV15_A.nexTimestamps"
+    r = subprocess.run([sys.executable, "-m", "bioloop.cli", "replay", str(rec), "--stop", "1", "--quiet",
+                        "--network", str(net), "--out", str(tmp_path / "s.nix")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "dst_cluster = 9 does not exist; this chip has clusters 0..3" in lines[0]

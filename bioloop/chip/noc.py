@@ -261,7 +261,8 @@ class NocConfig:
     link_capacity : int, optional
         Packets one directed link carries per cycle (>= 1); ``None``: unlimited.
     queue_depth : int
-        Packets that may wait in the FIFO in front of each link (>= 0); only with a capacity.
+        Packets that may wait in the FIFO in front of each link (>= 0, default 16); only with
+        a capacity.
 
     Raises
     ------

@@ -94,7 +94,7 @@ class NocRuntime:
         self.ring_n = np.zeros(self.H, np.int64)
         self.cnt = np.zeros(rk.N_COUNTERS, np.int64)
         base, hop, cap, depth, cols = self._params
-        self.noc_i = np.array([base, hop, cap, depth, cols, 0, self.n_links], np.int64)
+        self.noc_i = np.array([base, hop, cap, depth, cols, 0, self.n_links, -1, -1], np.int64)
         self.links = np.full((5, self.n_links if self.congested else 1), -1, np.int64)
         self.links[rk.L_QLEN] = 0
         P = self.pool_size

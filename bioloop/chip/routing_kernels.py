@@ -25,7 +25,7 @@ SENT, ROUTED, MERGED, DELAYED, DELAY_CYCLES, DROPPED, PENDING, NOC_ALIVE = range
 N_COUNTERS = 8
 
 # NoC integer parameters (``noc_i``)
-NI_BASE, NI_HOP, NI_CAP, NI_DEPTH, NI_COLS, NI_FREE, NI_NLINKS = range(7)
+NI_BASE, NI_HOP, NI_CAP, NI_DEPTH, NI_COLS, NI_FREE, NI_NLINKS, NI_IHEAD, NI_ITAIL = range(9)
 # link arrays (``links[row, link]``)
 L_QHEAD, L_QTAIL, L_QLEN, L_AHEAD, L_ATAIL = range(5)
 # packet pool (``pool[row, packet]``)
@@ -129,7 +129,13 @@ def _inject(c, k_dst, c_dst, t, nominal, noc_i, links, pool, ring_mask, ring_pk,
     pool[P_FLAG, pk] = 0
     cnt[SENT] += 1
     cnt[NOC_ALIVE] += 1
-    _arrive(pk, t, noc_i, links, pool, ring_mask, ring_pk, ring_list, ring_n, cnt)
+    # queued until this cycle's NoC step, behind the packets that finish a hop in it
+    pool[P_NEXT, pk] = -1
+    if noc_i[NI_IHEAD] < 0:
+        noc_i[NI_IHEAD] = pk
+    else:
+        pool[P_NEXT, noc_i[NI_ITAIL]] = pk
+    noc_i[NI_ITAIL] = pk
 
 
 @numba.njit(cache=True)
@@ -151,6 +157,13 @@ def _noc_step(s, noc_i, links, pool, transit, link_order, ring_mask, ring_pk, ri
             nxt = pool[P_NEXT, pk]
             _arrive(pk, s, noc_i, links, pool, ring_mask, ring_pk, ring_list, ring_n, cnt)
             pk = nxt
+    pk = noc_i[NI_IHEAD]  # then the packets this cycle's FIREs sent
+    noc_i[NI_IHEAD] = -1
+    noc_i[NI_ITAIL] = -1
+    while pk >= 0:
+        nxt = pool[P_NEXT, pk]
+        _arrive(pk, s, noc_i, links, pool, ring_mask, ring_pk, ring_list, ring_n, cnt)
+        pk = nxt
     for j in range(link_order.shape[0]):
         link = link_order[j]
         if links[L_QLEN, link] == 0 and links[L_AHEAD, link] < 0:
