@@ -41,6 +41,7 @@ class SessionOptions:
     blanking_scope: str = "electrode"
     stimulator: StimulatorConfig = field(default_factory=StimulatorConfig)
     stim_map: str | None = None
+    backend_options: dict = field(default_factory=dict)  #: e.g. {"board": URI} for backend board
 
 
 @dataclass
@@ -92,7 +93,8 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
     cfg = (opts.chip_config or ChipConfig()).replace(gclk_hz=opts.gclk_hz)
     program = network_from_name(opts.network, n_clusters, seed=opts.seed)
     backend_cls = registry.load("bioloop.backends", opts.backend)
-    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch)
+    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
+                          **opts.backend_options)
     backend.program(program)
     # a FIRE leaves the comparator after the cycle's switches up to SWCOMP, not at the GCLK
     # edge that sampled its input: stimulation can never precede (and blank) that input
