@@ -137,9 +137,13 @@ class BoardBackend(Backend):
         d.write(P.REG_CHIPCFG, self._chipcfg(program.lateral_neighbours))
         d.ctrl(P.CMD_CLEAR_COUNTERS)
         cells = bytearray()
-        arrays = ((P.ARRAY_SYN, program.weights), (P.ARRAY_PSP, program.psp_ref[:, :, None]),
-                  (P.ARRAY_THG, program.threshold_gen[:, None, None]),
-                  (P.ARRAY_THR, program.threshold_ref[:, None, None]))
+        # clusters of the board beyond the program's get a quiet image (s = 0, theta = 1)
+        extra = self.info.n_clusters - self.n_clusters
+        pad = (lambda a, fill: np.concatenate([a, np.full((extra,) + a.shape[1:], fill, a.dtype)])
+               if extra else a)
+        arrays = ((P.ARRAY_SYN, pad(program.weights, 0)), (P.ARRAY_PSP, pad(program.psp_ref, 0)[:, :, None]),
+                  (P.ARRAY_THG, pad(program.threshold_gen, 1)[:, None, None]),
+                  (P.ARRAY_THR, pad(program.threshold_ref, 0)[:, None, None]))
         for a, codes in arrays:
             for c, r, col in np.ndindex(codes.shape):
                 code = int(codes[c, r, col])
@@ -273,7 +277,13 @@ class BoardBackend(Backend):
         self.cycle, self._ign0 = 0, 0
 
     def close(self) -> None:
-        self.transport.close()
+        """Release the transport (the board keeps its image and keeps running)."""
+        t = getattr(self, "transport", None)
+        if t is not None:
+            t.close()
+
+    def __del__(self):  # a session that drops the backend still releases the adapter
+        self.close()
 
     @property
     def describe(self) -> dict:

@@ -254,6 +254,7 @@ class BoardDriver:
     def fire_pop(self, k: int = P.MAX_ENTRIES) -> FirePop:
         raw = self.read(P.REG_FIRE_POP, P.FIRE_POP_HEAD_LEN + k * P.ENTRY_LEN)
         cycle, ac, fc, flags, n, ign = struct.unpack(P.FIRE_POP_HEAD, raw[:P.FIRE_POP_HEAD_LEN])
+        self.check_losses(flags)  # never silent: a loss is raised at the first read that sees it
         t, c, m = P.unpack_entries(raw[P.FIRE_POP_HEAD_LEN:], n)
         return FirePop(cycle, ac, fc, flags, ign, t, c, m)
 
@@ -292,7 +293,6 @@ class BoardDriver:
                 self.t.idle((target - cycle) / gclk_hz)
             pop = self.fire_pop(k)
             polls += 1
-            self.check_losses(pop.flags)
             ts.append(pop.cycles)
             cs.append(pop.cluster)
             ms.append(pop.masks)
