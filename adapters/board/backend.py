@@ -105,6 +105,7 @@ class BoardBackend(Backend):
         self.cycle = 0
         self._ign0 = 0
         self.polls = 0  #: FIRE_POP reads so far
+        self.cycles_run = 0  #: GCLK cycles the board ran, over all resets
 
     # ---- helpers ---------------------------------------------------------------------------
     def _chipcfg(self, lateral) -> bytes:
@@ -139,8 +140,10 @@ class BoardBackend(Backend):
         cells = bytearray()
         # clusters of the board beyond the program's get a quiet image (s = 0, theta = 1)
         extra = self.info.n_clusters - self.n_clusters
-        pad = (lambda a, fill: np.concatenate([a, np.full((extra,) + a.shape[1:], fill, a.dtype)])
-               if extra else a)
+
+        def pad(a, fill):
+            return np.concatenate([a, np.full((extra,) + a.shape[1:], fill, a.dtype)]) if extra else a
+
         arrays = ((P.ARRAY_SYN, pad(program.weights, 0)), (P.ARRAY_PSP, pad(program.psp_ref, 0)[:, :, None]),
                   (P.ARRAY_THG, pad(program.threshold_gen, 1)[:, None, None]),
                   (P.ARRAY_THR, pad(program.threshold_ref, 0)[:, None, None]))
@@ -255,6 +258,7 @@ class BoardBackend(Backend):
             axon_count, fire_count = pop.axon_count, pop.fire_count
             if i == n and target == until:
                 break
+        self.cycles_run += until - self.cycle
         self.cycle = until
         t, c, m = np.concatenate(ft), np.concatenate(fc), np.concatenate(fm)
         bits = (m[:, None] >> np.arange(16)) & 1
@@ -275,6 +279,18 @@ class BoardBackend(Backend):
         self.driver.ctrl(P.CMD_POWER_CYCLE)
         self.driver.ctrl(P.CMD_RUN)
         self.cycle, self._ign0 = 0, 0
+
+    def session_report(self) -> dict:
+        """What a session summary shows: the board, its link's faults, the DAC rounding."""
+        link = self.driver.link
+        board_s = self.cycles_run / self.config.gclk_hz
+        bus_s = P.bus_time(link.bits, link.transactions, self.transport.bus_hz)
+        return {"backend": self.name, "board": self.uri, "link": link.as_dict(),
+                "bus_hz": self.transport.bus_hz, "board_time_s": board_s,
+                # above 1 the link needed more time than the board's cycles took: a real board at
+                # this bus speed could not have kept up in real time
+                "bus_load": bus_s / board_s if board_s else None,
+                "dac_rounding": list(self.dac_rounding), "program_report": self.program_report}
 
     def close(self) -> None:
         """Release the transport (the board keeps its image and keeps running)."""

@@ -272,7 +272,7 @@ class BoardDriver:
             parts.append(f"{s['late']} AXON entries arrived after their cycle")
         if s["out_of_order"]:
             parts.append(f"{s['out_of_order']} AXON entries out of order")
-        raise FifoOverflow(f"{self.where}: " + "; ".join(parts or ["entries lost (flags 0x%02x)" % flags]))
+        raise FifoOverflow(f"{self.where}: " + "; ".join(parts or [f"entries lost (flags 0x{flags:02x})"]))
 
     def wait_cycle(self, target: int, gclk_hz: float, *, start: int, expect: int,
                    timeout_s: float | None = None):

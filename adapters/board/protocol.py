@@ -46,7 +46,7 @@ REG_PROG_STATUS = 0x22  #: R 21: cells u32, first_fail u32, retries u32, failed 
 REG_MRAM_PTR = 0x24  #: W 3: array, cluster, row of the next MRAM_DATA read
 REG_MRAM_DATA = 0x25  #: R 16: sensed codes of one row (memory-read mode), pointer auto-increments
 REG_STEP = 0x30  #: W 5 + 7 n: run_until u32, n u8, n AXON entries
-REG_STATUS = 0x31  #: R 32: see STATUS_FMT
+REG_STATUS = 0x31  #: R 34: see STATUS_FMT
 REG_FIRE_POP = 0x32  #: R 14 + 7 k: FIRE_POP_HEAD, then k FIRE entries
 
 CMD_RUN, CMD_STOP, CMD_RESET, CMD_POWER_CYCLE, CMD_CLEAR_COUNTERS = 1, 2, 3, 4, 5
@@ -141,7 +141,7 @@ def write_frame(address: int, reg: int, seq: int, payload: bytes = b"") -> bytes
     Examples
     --------
     >>> write_frame(0x3A, REG_CTRL, 1, bytes([CMD_RESET])).hex()
-    '08010103d1'
+    '08010103d6'
     """
     if len(payload) > 255:
         raise ValueError(f"payload of {len(payload)} bytes; a frame carries at most 255")
@@ -322,7 +322,7 @@ def transaction_bits(n_write: int, n_read: int) -> int:
     Examples
     --------
     >>> transaction_bits(3, 0), transaction_bits(4, 10)
-    (38, 122)
+    (38, 147)
     """
     bits = 2  # START + STOP
     if n_write:

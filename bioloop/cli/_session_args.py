@@ -73,6 +73,14 @@ def format_summary(s: dict) -> str:
     if "latency_ms" in s:
         lat = s["latency_ms"]
         lines.append(f"latency        p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms")
+    link = s.get("backend", {}).get("link")
+    if link:
+        lines.append(f"board link     {link['transactions']} transactions; NAKs {link['naks']}, CRC errors "
+                     f"{link['crc_errors']}, timeouts {link['timeouts']}, dropped and resent {link['dropped']}")
+        load = s["backend"].get("bus_load")
+        if load is not None:
+            lines.append(f"board bus load {load:.2f} at {s['backend']['bus_hz'] / 1e3:g} kHz"
+                         + (" (above 1: not real time on hardware)" if load > 1 else ""))
     if s.get("session"):
         lines.append(f"session        {s['session']}")
     return "\n".join(lines)

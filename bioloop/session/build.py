@@ -123,6 +123,16 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
     return SessionParts(enc, backend, stim, program, cfg, meta)
 
 
+def _backend_report(backend, summary: dict) -> None:
+    """A backend on hardware (the board) reports its link at the end and lets go of it."""
+    report = getattr(backend, "session_report", None)
+    if callable(report):
+        summary["backend"] = report()
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
+
+
 def journal_path_for(out: Path) -> Path:
     return out.with_name(out.name + ".journal")
 
@@ -154,6 +164,7 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path, *, source_m
         jpath.unlink()
     summary = log.summary()
     summary["session"] = str(out)
+    _backend_report(parts.backend, summary)
     return summary
 
 
@@ -208,4 +219,5 @@ def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timin
         jpath.unlink()
     summary = log.summary()
     summary["session"] = str(out)
+    _backend_report(parts.backend, summary)
     return summary
