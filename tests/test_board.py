@@ -252,7 +252,7 @@ def test_bad_board_uris_give_one_line_and_exit_2(capsys, uri, message):
 
 
 def test_bad_gclk_and_missing_board_at_the_command_line(capsys, tmp_path):
-    args = ["replay", str(DEMO), "--out", str(tmp_path / "a.nix"), "--backend", "board"]
+    args = ["compare", "--poisson", "10", "--duration", "0.1", "--reference", "board"]
     assert main(args + ["--board", "emulator://", "--gclk", "3000"]) == 2
     assert "cannot be made by the board's divider" in capsys.readouterr().err
     assert main(args) == 2
@@ -326,26 +326,22 @@ def emulator_process():
         proc.stderr.close()
 
 
-def test_the_host_drives_an_emulator_in_another_process(capsys, tmp_path, emulator_process):
-    uri = emulator_process
-    base = ["replay", str(DEMO), "--stop", "2", "--quiet", "--ideal"]  # the other process's silicon
-    chip = _json(capsys, base + ["--out", str(tmp_path / "chip.nix")])
-    board = _json(capsys, base + ["--out", str(tmp_path / "board.nix"), "--backend", "board", "--board", uri])
-    assert chip["fires"] > 30 and _same_session(chip, board)
-    info = _json(capsys, ["board", "info", "--board", uri, "--cycles", "20"])
-    assert info["board_clusters"] == 4 and info["emulated"]
-    # a fault injected in the other process is recovered and counted by the host
+def test_the_host_drives_an_emulator_in_another_process(capsys, rng, emulator_process):
     from bioloop.adapters.board.transports import TcpEmulatorTransport
 
-    be = BoardBackend(ChipConfig(), n_clusters=1, board=uri)
-    w, r = np.full((1, 16, 16), 2), np.full((1, 16), 2)
-    w[0, 0, 0] = 7
-    be.program(ChipProgram(w, r, np.array([7]), np.array([2]), ()))
-    assert isinstance(be.transport, TcpEmulatorTransport)
-    be.transport.inject(drop_writes=1)
-    step = be.evolve(AxonFrames([3], [0], [0], 1e3), until=5)
-    assert step.fires.cycles.tolist() == [3] and be.driver.link.dropped == 1
+    uri = emulator_process
+    prog = random_program(rng, 3)
+    chip, be = pair(prog, ChipConfig(gclk_hz=20e3), mismatch=False, board=uri)  # 3 of its 4 clusters
+    assert isinstance(be.transport, TcpEmulatorTransport) and be.info.n_clusters == 4
+    fr = random_frames(rng, 500, 3, 0.05, 20e3)
+    a = chip.evolve(fr, 500)
+    be.transport.inject(drop_writes=1)  # a fault in the other process: recovered and counted
+    b = be.evolve(fr, 500)
+    assert len(a.fires) > 50 and same_fires(a, b) and be.driver.link.dropped == 1
+    assert np.array_equal(be.read_image().weights, prog.weights)
     be.close()
+    info = _json(capsys, ["board", "info", "--board", uri, "--cycles", "20"])
+    assert info["board_clusters"] == 4 and info["emulated"] and len(info["speeds"]) == 3
 
 
 def test_board_info_reports_real_time_limits_per_bus_speed(capsys):
@@ -361,3 +357,46 @@ def test_board_info_reports_real_time_limits_per_bus_speed(capsys):
         rows[1_000_000]["bus_time_per_cycle_s"]
     assert main(["board", "info", "--board", "emulator://", "--cycles", "20"]) == 0
     assert "max GCLK" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("changes", [
+    {"leak_mode": "input_only", "n_abs": 0},
+    {"gclk_hz": 50e3, "n_abs": 3, "auto_zero": False},
+    {"v_th": 0.8, "i_leak": 1.3e-6, "t_swleak": 60e-9},
+])
+def test_board_follows_every_setting_it_carries(rng, changes):
+    # GCLK, N_ABS, leak mode, auto-zero, the levels and the lateral wiring all reach the silicon
+    prog = random_program(rng, 2, (-2, 1))
+    cfg = ChipConfig(**changes)
+    chip, be = pair(prog, cfg, seed=9)
+    assert be.dac_rounding == []
+    fr = random_frames(rng, 400, 2, 0.06, cfg.gclk_hz)
+    a, b = chip.evolve(fr, 420), be.evolve(fr, 420)
+    assert len(a.fires) > 20 and same_fires(a, b) and a.ignored_refractory == b.ignored_refractory
+
+
+def test_the_board_is_not_rewindable_so_the_runner_steps_it():
+    from bioloop.backends import Rewindable
+
+    assert not issubclass(BoardBackend, Rewindable)
+
+
+def test_no_emulator_listening_is_one_line_and_exit_2(capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert main(["board", "info", "--board", f"emulator+tcp://127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert "no board emulator listens at" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_closed_loop_with_the_virtual_culture_through_the_board(capsys, tmp_path):
+    base = ["replay", "--culture", "virtual", "--duration", "0.5", "--quiet"]
+    chip = _json(capsys, base + ["--out", str(tmp_path / "c.nix")])
+    board = _json(capsys, base + ["--out", str(tmp_path / "b.nix"), "--backend", "board", "--board",
+                                  "emulator://"])
+    assert chip["stimulations"] > 0 and _same_session(chip, board)
+    assert board["backend"]["bus_load"] > 0
