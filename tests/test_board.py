@@ -202,6 +202,39 @@ def test_a_nak_is_diagnosed_retried_and_counted(rng):
     assert (link.naks, link.crc_errors, link.retries) == (1, 1, 1)
 
 
+@pytest.mark.parametrize("fault", ["timeout", "corrupt_response"])
+def test_a_lost_or_damaged_answer_is_asked_again_and_nothing_runs_twice(rng, fault):
+    # the board executed the frame (a STEP, a FIRE_POP) but the master did not get its answer:
+    # asked again with the same SEQ, the board answers from its cache; no entry is lost or doubled
+    from bioloop.networks import relay
+
+    prog = relay(1)
+    chip, be = pair(prog, seed=4)
+    fr = random_frames(rng, 150, 1, 0.1)
+    a = chip.evolve(fr, 150)
+    setattr(be.transport.emulator.faults, fault, 3)
+    b = be.evolve(fr, 150)
+    assert len(a.fires) > 10 and same_fires(a, b)
+    link = be.driver.link
+    assert (link.timeouts if fault == "timeout" else link.crc_errors) == 3 and link.retries == 3
+
+
+def test_the_transport_interface_against_the_emulator():
+    from bioloop.adapters.board.transports import I2CNak
+
+    t = EmulatorTransport(BoardEmulator(mismatch=False))
+    req = P.read_request(0x3A, P.REG_ID, 0, 4)
+    answer = t.write_read(0x3A, req, 7)
+    assert answer[2:6] == b"BLMB" and P.check_response(0x3A, answer)
+    assert t.read(0x3A, 7) == answer  # a plain read: the last answer again
+    with pytest.raises(I2CNak) as e:
+        t.write(0x3B, req)
+    assert e.value.index == 0
+    with pytest.raises(I2CNak) as e:  # a bad CRC: the last byte is not acknowledged
+        t.write(0x3A, req[:-1] + bytes((req[-1] ^ 1,)))
+    assert e.value.index == len(req)
+
+
 def test_a_persistent_nak_is_raised(rng):
     _, be = pair(random_program(rng, 1), seed=4)
     be.transport.emulator.faults.corrupt = 100

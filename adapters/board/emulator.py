@@ -38,7 +38,10 @@ class Faults:
     drop_writes: int = 0  #: the next N write transactions vanish (the bridge says it sent them)
     corrupt: int = 0  #: the next N transactions get one bit flipped on the bus (CRC fails)
     nak_address: int = 0  #: the next N transactions are not acknowledged at the address byte
-    applied: dict = field(default_factory=lambda: {"dropped": 0, "corrupted": 0, "address_nak": 0})
+    timeout: int = 0  #: the next N transactions reach the board, but the adapter times out
+    corrupt_response: int = 0  #: the next N read answers get one bit flipped on the way back
+    applied: dict = field(default_factory=lambda: {"dropped": 0, "corrupted": 0, "address_nak": 0,
+                                                   "timeout": 0, "corrupted_response": 0})
 
 
 @dataclass
@@ -48,6 +51,7 @@ class I2CResult:
 
     nak_at: int | None = None
     data: bytes = b""
+    timeout: bool = False  #: the adapter gave up (what the board did is unknown to the master)
 
 
 class BoardEmulator:
@@ -119,6 +123,7 @@ class BoardEmulator:
         self.detail = ""
         self._cache: tuple[int, int, bytes] | None = None  # (reg, seq, response)
         self._pending = b""
+        self._last_answer = b""
         # timing and bus accounting
         self.time = 0.0
         self.idle_time = 0.0
@@ -270,13 +275,29 @@ class BoardEmulator:
         if nak:
             return I2CResult(nak_at=0)
         err = self._frame(data, read=False)
-        return I2CResult() if err == P.ERR_OK else I2CResult(nak_at=len(data))
+        return self._after(I2CResult() if err == P.ERR_OK else I2CResult(nak_at=len(data)))
+
+    def _after(self, r: I2CResult) -> I2CResult:
+        """Faults on the way back: a lost answer (timeout) or a flipped bit in the read data."""
+        f = self.faults
+        if f.timeout > 0:
+            f.timeout -= 1
+            f.applied["timeout"] += 1
+            return I2CResult(timeout=True)
+        if f.corrupt_response > 0 and r.data:
+            f.corrupt_response -= 1
+            f.applied["corrupted_response"] += 1
+            b = bytearray(r.data)
+            b[len(b) // 2] ^= 0x04
+            return I2CResult(r.nak_at, bytes(b))
+        return r
 
     def i2c_read(self, address: int, n: int) -> I2CResult:
         if address != self.address:
             return I2CResult(nak_at=0)
         self._account(0, n)
-        out, self._pending = self._pending, b""
+        # a read without a request: the answer to the last read request again (or 0xFF)
+        out = self._last_answer
         return I2CResult(data=(out + b"\xff" * n)[:n])
 
     def i2c_write_read(self, address: int, data: bytes, n: int) -> I2CResult:
@@ -291,7 +312,8 @@ class BoardEmulator:
         if err != P.ERR_OK:
             return I2CResult(nak_at=len(data))
         out, self._pending = self._pending, b""
-        return I2CResult(data=(out + b"\xff" * n)[:n])
+        self._last_answer = out
+        return self._after(I2CResult(data=(out + b"\xff" * n)[:n]))
 
     def _fail(self, code: int, detail: str = "") -> int:
         self.last_error = code

@@ -50,7 +50,7 @@ def handle(emulator: BoardEmulator, conn: socket.socket) -> None:
                 r = emulator.i2c_read(addr, rlen)
             else:
                 r = emulator.i2c_write_read(addr, data, rlen)
-            _reply(conn, int(r.nak_at is not None), r.nak_at, r.data)
+            _reply(conn, 2 if r.timeout else int(r.nak_at is not None), r.nak_at, r.data)
         elif op == OP_IDLE:
             emulator.idle(struct.unpack("<d", data)[0])
             _reply(conn, 0)
@@ -61,7 +61,7 @@ def handle(emulator: BoardEmulator, conn: socket.socket) -> None:
             _reply(conn, 0, 0, json.dumps(emulator.bus_stats()).encode()[:rlen])
         elif op == OP_FAULT:
             for key, val in json.loads(data).items():
-                if key in ("drop_writes", "corrupt", "nak_address"):
+                if key in ("drop_writes", "corrupt", "nak_address", "timeout", "corrupt_response"):
                     setattr(emulator.faults, key, int(val))
             _reply(conn, 0)
         elif op == OP_HELLO:

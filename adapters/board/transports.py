@@ -196,6 +196,8 @@ class EmulatorTransport(Transport):
 
     @staticmethod
     def _check(r, what):
+        if r.timeout:
+            raise I2CTimeout(f"{what}: the adapter timed out")
         if r.nak_at is not None:
             raise I2CNak(f"{what}: byte {r.nak_at} not acknowledged", r.nak_at)
         return r.data
@@ -220,7 +222,7 @@ class EmulatorTransport(Transport):
 
 
 #: the loopback bridge protocol of ``emulator+tcp``: request <op addr wlen rlen> + data;
-#: response <result nak_at rlen> + data (result 0 = ACK, 1 = NAK at byte nak_at)
+#: response <result nak_at rlen> + data (result 0 = ACK, 1 = NAK at byte nak_at, 2 = timeout)
 OP_WRITE, OP_READ, OP_WRITE_READ, OP_IDLE, OP_BUS, OP_STATS, OP_FAULT, OP_HELLO = range(1, 9)
 REQ_FMT, RESP_FMT = "<BBHH", "<BHH"
 HELLO = b"bioloop-board-emulator 1"
@@ -262,6 +264,8 @@ class TcpEmulatorTransport(Transport):
             raise I2CTimeout(f"{self.uri}: no answer from the emulator") from None
         except OSError as exc:
             raise ValueError(f"the board emulator at {self.uri} went away ({exc})") from None
+        if result == 2:
+            raise I2CTimeout(f"{self.uri}: the adapter timed out")
         if result:
             raise I2CNak(f"byte {nak_at} not acknowledged", nak_at)
         return out
