@@ -77,6 +77,9 @@ def format_summary(s: dict) -> str:
     if link:
         lines.append(f"board link     {link['transactions']} transactions; NAKs {link['naks']}, CRC errors "
                      f"{link['crc_errors']}, timeouts {link['timeouts']}, dropped and resent {link['dropped']}")
+        for r in s["backend"].get("dac_rounding", []):
+            lines.append(f"board DAC      {r['level']} {r['requested']:.6g} set to {r['set']:.6g} "
+                         f"(rounded by {r['error']:+.3g})")
         load = s["backend"].get("bus_load")
         if load is not None:
             lines.append(f"board bus load {load:.2f} at {s['backend']['bus_hz'] / 1e3:g} kHz"
