@@ -62,7 +62,6 @@ class BoardInfo:
 @dataclass(frozen=True)
 class FirePop:
     cycle: int
-    axon_count: int
     fire_count: int
     flags: int
     ignored_refractory: int
@@ -251,12 +250,16 @@ class BoardDriver:
         n = len(cycles)
         self.write(P.REG_STEP, struct.pack("<IB", int(run_until), n) + P.pack_entries(cycles, clusters, masks))
 
+    def step1(self, cycle: int, masks) -> None:
+        """The lock-step fast path: AXON masks of clusters 0..n-1 at ``cycle``; run to cycle + 1."""
+        self.write(P.REG_STEP1, struct.pack(f"<I{len(masks)}H", int(cycle), *(int(m) for m in masks)))
+
     def fire_pop(self, k: int = P.MAX_ENTRIES) -> FirePop:
         raw = self.read(P.REG_FIRE_POP, P.FIRE_POP_HEAD_LEN + k * P.ENTRY_LEN)
-        cycle, ac, fc, flags, n, ign = struct.unpack(P.FIRE_POP_HEAD, raw[:P.FIRE_POP_HEAD_LEN])
+        cycle, fc, flags, n, ign = struct.unpack(P.FIRE_POP_HEAD, raw[:P.FIRE_POP_HEAD_LEN])
         self.check_losses(flags)  # never silent: a loss is raised at the first read that sees it
         t, c, m = P.unpack_entries(raw[P.FIRE_POP_HEAD_LEN:], n)
-        return FirePop(cycle, ac, fc, flags, ign, t, c, m)
+        return FirePop(cycle, fc, flags, ign, t, c, m)
 
     def check_losses(self, flags: int) -> None:
         """Raise :class:`FifoOverflow` naming every count if the board lost entries."""
@@ -274,12 +277,14 @@ class BoardDriver:
             parts.append(f"{s['out_of_order']} AXON entries out of order")
         raise FifoOverflow(f"{self.where}: " + "; ".join(parts or [f"entries lost (flags 0x{flags:02x})"]))
 
-    def wait_cycle(self, target: int, gclk_hz: float, *, start: int, expect: int,
+    def wait_cycle(self, target: int, gclk_hz: float, *, start: int, expect: int, pending=None,
                    timeout_s: float | None = None):
         """Wait for the board to reach ``target`` (from ``start``), reading every FIRE entry.
 
         The bus is left idle for the cycles to pass, then FIRE_POP is polled, each time asking
-        for as many entries as may be waiting (``expect`` at first).
+        for as many entries as may be waiting: ``expect`` at first, then those still in the FIRE
+        FIFO and, while the target is not reached, one per AXON entry of ``pending`` (sorted
+        cycle stamps of what the host pushed) not yet run.
 
         Returns
         -------
@@ -304,7 +309,10 @@ class BoardDriver:
             if time.monotonic() > deadline or polls > 100_000:
                 raise BoardError(f"{self.where}: timeout: the board stayed at cycle {cycle}, "
                                  f"short of {target}")
-            k = min(self.info.max_entries, pop.fire_count + (pop.axon_count if cycle < target else 0))
+            waiting = 0
+            if cycle < target and pending is not None:
+                waiting = len(pending) - int(np.searchsorted(pending, cycle))
+            k = min(self.info.max_entries, pop.fire_count + waiting)
 
 
 def _seq_between(lo: int, s: int, hi: int) -> bool:

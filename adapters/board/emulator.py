@@ -407,10 +407,10 @@ class BoardEmulator:
             while self.fire_fifo and len(out) < k:
                 out.append(self.fire_fifo.popleft())
             flags = self.flags | (P.FLAG_RUNNING if self.running else 0)
-            head = struct.pack(P.FIRE_POP_HEAD, self.cycle, len(self.axon_fifo), len(self.fire_fifo), flags,
-                               len(out), self.ignored_refractory & 0xFFFFFFFF)
+            head = struct.pack(P.FIRE_POP_HEAD, self.cycle, len(self.fire_fifo), flags, len(out),
+                               self.ignored_refractory & 0xFFFF)
             return P.ERR_OK, head + P.pack_entries(*zip(*out, strict=True)) if out else head
-        if reg in (P.REG_SYNC, P.REG_CTRL, P.REG_MRAM_WRITE, P.REG_MRAM_PTR, P.REG_STEP):
+        if reg in (P.REG_SYNC, P.REG_CTRL, P.REG_MRAM_WRITE, P.REG_MRAM_PTR, P.REG_STEP, P.REG_STEP1):
             return P.ERR_MODE, b""  # write-only
         return P.ERR_REG, b""
 
@@ -428,6 +428,8 @@ class BoardEmulator:
             return self._ctrl(p[0]) if need(1) else P.ERR_FRAME
         if reg == P.REG_STEP:
             return self._step(p)
+        if reg == P.REG_STEP1:
+            return self._step1(p)
         if reg == P.REG_MRAM_WRITE:
             return self._mram_write(p)
         if reg in (P.REG_ID, P.REG_VERSION, P.REG_CAPS, P.REG_ERROR, P.REG_STATUS, P.REG_PROG_STATUS,
@@ -525,11 +527,27 @@ class BoardEmulator:
         if self.mode != P.MODE_SYNAPSE:
             return self._why(P.ERR_MODE, "STEP in memory-read mode")
         t, c, m = P.unpack_entries(p[5:], n)
-        if n and c.max() >= self.n_clusters:
-            return self._why(P.ERR_RANGE, f"AXON entry for cluster {int(c.max())}")
+        return self._push(t.tolist(), c.tolist(), m.tolist(), until)
+
+    def _step1(self, p: bytes) -> int:
+        """One cycle: the AXON masks of clusters 0..n-1 at ``cycle``, and run_until = cycle + 1."""
+        if len(p) < 4 or len(p) % 2:
+            return P.ERR_FRAME
+        if self.mode != P.MODE_SYNAPSE:
+            return self._why(P.ERR_MODE, "STEP1 in memory-read mode")
+        cycle = struct.unpack("<I", p[:4])[0]
+        masks = struct.unpack(f"<{(len(p) - 4) // 2}H", p[4:])
+        if cycle == 0xFFFFFFFF:
+            return self._why(P.ERR_RANGE, "STEP1 at the last cycle")
+        keep = [c for c, m in enumerate(masks) if m]
+        return self._push([cycle] * len(keep), keep, [masks[c] for c in keep], cycle + 1)
+
+    def _push(self, t, c, m, until) -> int:
+        if c and max(c) >= self.n_clusters:
+            return self._why(P.ERR_RANGE, f"AXON entry for cluster {max(c)}")
         if until < self.cycle:
             return self._why(P.ERR_RANGE, f"run_until {until} is before cycle {self.cycle}")
-        for ti, ci, mi in zip(t.tolist(), c.tolist(), m.tolist(), strict=True):
+        for ti, ci, mi in zip(t, c, m, strict=True):
             if ti < self.cycle:
                 self.late += 1
                 self.flags |= P.FLAG_LATE

@@ -47,7 +47,8 @@ REG_MRAM_PTR = 0x24  #: W 3: array, cluster, row of the next MRAM_DATA read
 REG_MRAM_DATA = 0x25  #: R 16: sensed codes of one row (memory-read mode), pointer auto-increments
 REG_STEP = 0x30  #: W 5 + 7 n: run_until u32, n u8, n AXON entries
 REG_STATUS = 0x31  #: R 34: see STATUS_FMT
-REG_FIRE_POP = 0x32  #: R 14 + 7 k: FIRE_POP_HEAD, then k FIRE entries
+REG_FIRE_POP = 0x32  #: R 10 + 7 k: FIRE_POP_HEAD, then k FIRE entries
+REG_STEP1 = 0x33  #: W 4 + 2 n: cycle u32, AXON masks u16 of clusters 0..n-1 at that cycle; run_until = cycle + 1
 
 CMD_RUN, CMD_STOP, CMD_RESET, CMD_POWER_CYCLE, CMD_CLEAR_COUNTERS = 1, 2, 3, 4, 5
 MODE_SYNAPSE, MODE_MEMREAD = 0, 1
@@ -72,7 +73,8 @@ STATUS_FMT = "<IIBHHIIIIIB"
 STATUS_LEN = struct.calcsize(STATUS_FMT)
 STATUS_FIELDS = ("cycle", "run_until", "flags", "axon_count", "fire_count", "axon_lost", "fire_lost",
                  "late", "out_of_order", "ignored_refractory", "last_error")
-FIRE_POP_HEAD = "<IHHBBI"  #: cycle, axon_count, fire_count, flags, n, ignored_refractory
+#: cycle u32, fire_count u16, flags u8, n u8, ignored_refractory u16 (low 16 bits of the total)
+FIRE_POP_HEAD = "<IHBBH"
 FIRE_POP_HEAD_LEN = struct.calcsize(FIRE_POP_HEAD)
 ENTRY_FMT = "<IBH"  #: cycle u32, cluster u8, mask u16 (AXON: rows; FIRE: dends)
 ENTRY_LEN = struct.calcsize(ENTRY_FMT)
