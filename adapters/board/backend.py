@@ -64,8 +64,11 @@ class BoardBackend(Backend):
     spike_exact = False  # a real board is not bit-exact with the model; the emulator is
 
     def __init__(self, config, *, n_clusters, seed=None, mismatch=True, board: str | None = None,
-                 retries: int = 3):
+                 retries: int = 3, noc=None):
         super().__init__(config, n_clusters=n_clusters, seed=seed, mismatch=mismatch)
+        if noc is not None:
+            raise ValueError("the board (protocol 1.0) has no packet routing between clusters: "
+                             "no NoC mesh or routes on --backend board")
         if board is None:
             raise ValueError("backend 'board' needs a board URI (--board), e.g. emulator://, "
                              "emulator+tcp://127.0.0.1:PORT, i2c:///dev/i2c-1, ftdi://ftdi:232h/1")
@@ -130,6 +133,9 @@ class BoardBackend(Backend):
             raise TypeError(f"program must be a ChipProgram, got {type(program).__name__}")
         if program.n_clusters != self.n_clusters:
             raise ValueError(f"program has {program.n_clusters} clusters; backend has {self.n_clusters}")
+        if len(getattr(program, "routes", None) or ()):
+            raise ValueError("the board (protocol 1.0) has no packet routing between clusters; this "
+                             "program has routes (use a network without routes on --backend board)")
         if self.config.n_abs > 255:
             raise ValueError(f"n_abs = {self.config.n_abs}: the board's register holds 0..255 cycles")
         d = self.driver
