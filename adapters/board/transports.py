@@ -250,7 +250,13 @@ class TcpEmulatorTransport(Transport):
             raise ValueError(f"no board emulator listens at {uri} ({exc.strerror or exc}); start one "
                              "with 'bioloop board serve --port PORT'") from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._call(OP_HELLO, 0, b"", len(HELLO)) != HELLO:
+        try:
+            hello = self._call(OP_HELLO, 0, b"", len(HELLO))
+        except I2CTimeout:
+            self.close()
+            raise ValueError(f"the board emulator at {uri} does not answer (busy with another "
+                             "client? it serves one at a time)") from None
+        if hello != HELLO:
             self.close()
             raise ValueError(f"{uri} is not a bioloop board emulator")
         self.set_bus_hz(bus_hz)
