@@ -82,6 +82,10 @@ def test_default_levels_are_exact_dac_codes_and_others_are_rounded_and_reported(
     assert be.config.v_th == 0.85 and be.describe["dac_rounding"] == be.dac_rounding
     with pytest.raises(ValueError, match="outside the board DAC's range"):
         BoardBackend(ChipConfig(i_leak=10e-6), n_clusters=1, board="emulator://")
+    with pytest.raises(ValueError, match="n_abs = 300: the board's register holds 0..255"):
+        BoardBackend(ChipConfig(n_abs=300), n_clusters=1, board="emulator://")
+    with pytest.raises(ValueError, match="t_swrst = 4e-08 cannot be set on the board"):
+        BoardBackend(ChipConfig(t_swrst=40e-9), n_clusters=1, board="emulator://")
 
 
 def test_quantised_levels_are_what_the_silicon_runs(rng):

@@ -81,6 +81,9 @@ class BoardBackend(Backend):
             if getattr(config, name) != getattr(default, name):
                 raise ValueError(f"{name} = {getattr(config, name):g} cannot be set on the board (the chip "
                                  f"fixes it at {getattr(default, name):g})")
+        for name, hi in (("n_abs", 255), ("write_max_retries", 255)):
+            if getattr(config, name) > hi:
+                raise ValueError(f"{name} = {getattr(config, name)}: the board's register holds 0..{hi}")
         self.dac_codes, self.dac_rounding = P.quantise_levels(config)
         levels = {d.field: d.value(self.dac_codes[d.field]) for d in P.DACS}
         self.requested_config = config
@@ -136,8 +139,6 @@ class BoardBackend(Backend):
         if len(getattr(program, "routes", None) or ()):
             raise ValueError("the board (protocol 1.0) has no packet routing between clusters; this "
                              "program has routes (use a network without routes on --backend board)")
-        if self.config.n_abs > 255:
-            raise ValueError(f"n_abs = {self.config.n_abs}: the board's register holds 0..255 cycles")
         d = self.driver
         d.ctrl(P.CMD_STOP)
         d.write(P.REG_MODE, bytes((P.MODE_SYNAPSE,)))
