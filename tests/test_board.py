@@ -437,3 +437,39 @@ def test_closed_loop_with_the_virtual_culture_through_the_board(capsys, tmp_path
                                   "emulator://"])
     assert chip["stimulations"] > 0 and _same_session(chip, board)
     assert board["backend"]["bus_load"] > 0
+
+
+@pytest.mark.lsl
+@pytest.mark.slow
+def test_live_over_lsl_through_a_board_in_another_process(tmp_path, emulator_process):
+    # the whole chain between processes: an LSL spike stream -> bioloop live -> loopback I2C
+    # bridge -> the board emulator -> FIREs -> stimulation out over LSL
+    from lsl_helpers import Children, finish_json, spawn, spawn_cli, unique, wait_line
+    from test_live import PUSHER, STIM_READER
+
+    ch = Children()
+    try:
+        spikes, stims = unique("spk"), unique("stim")
+        out = tmp_path / "live.nix"
+        live = ch.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", stims, "--duration", "6",
+                                "--out", out, "--ideal", "--min-interval-ms", "1", "--resolve-timeout", "30",
+                                "--budget-ms", "100", "--backend", "board", "--board", emulator_process,
+                                "--json", "--quiet"))
+        pusher = ch.add(spawn(PUSHER, spikes, "30", "3.0", "20"))
+        wait_line(pusher)
+        reader = ch.add(spawn(STIM_READER, stims, "8"))
+        wait_line(reader, timeout=30)
+        code, s, err = finish_json(live, timeout=60)
+        assert code == 0, err
+        _, got, rerr = finish_json(reader, timeout=30)
+        assert got is not None, rerr
+        # relay: every spike on electrode e is a FIRE of neuron e on the board, and a stimulation
+        # counts add up; relay: every AXON pulse (spikes 200 ms apart per electrode) is a FIRE
+        assert s["input"]["received"] == 30
+        assert s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
+        assert s["fires"] == s["stimulations"] + sum(s["refused"].values())
+        assert s["fires"] == s["axon_pulses"] == 30  # a 100 ms budget: nothing late on a loaded machine
+        assert len(got["samples"]) == s["stimulations"] > 0
+        assert s["backend"]["board"] == emulator_process and s["backend"]["link"]["transactions"] > 0
+    finally:
+        ch.close()
