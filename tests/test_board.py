@@ -21,7 +21,7 @@ import pytest
 from bioloop.adapters.board import BoardBackend, BoardError, FifoOverflow, parse_uri
 from bioloop.adapters.board import protocol as P
 from bioloop.adapters.board.driver import BoardDriver
-from bioloop.adapters.board.emulator import BoardEmulator
+from bioloop.adapters.board.emulator import BoardEmulator, BoardSpec
 from bioloop.adapters.board.transports import EmulatorTransport, SMBusTransport
 from bioloop.backends.chip import ChipBackend
 from bioloop.chip import ChipConfig
@@ -247,7 +247,7 @@ def test_a_persistent_nak_is_raised(rng):
 
 
 def test_fifo_overflow_and_late_entries_are_reported(rng):
-    emu = BoardEmulator(n_clusters=1, mismatch=False, fire_depth=4, axon_depth=8)
+    emu = BoardEmulator(n_clusters=1, mismatch=False, spec=BoardSpec(fire_depth=4, axon_depth=8))
     d = BoardDriver(EmulatorTransport(emu), emu.address)
     d.open()
     w = np.full((16, 16), 2)

@@ -113,7 +113,7 @@ def _max_gclk(t_cycle: float) -> float | None:
 def _serve(args) -> dict:
     from bioloop.chip import ChipConfig
 
-    from .emulator import BoardEmulator
+    from .emulator import BoardEmulator, BoardSpec
     from .server import serve
 
     try:
@@ -130,7 +130,7 @@ def _serve(args) -> dict:
         raise ValueError(f"--port {args.port} is outside 0..65535")
     cfg = ChipConfig.load(args.chip_config) if args.chip_config else None
     emu = BoardEmulator(n_clusters=args.clusters, seed=args.seed, mismatch=not args.ideal, config=cfg,
-                        address=address, **kw)
+                        spec=BoardSpec(address=address, **kw))
 
     def ready(port):
         print(f"board emulator listening on emulator+tcp://127.0.0.1:{port}", flush=True)

@@ -44,6 +44,25 @@ class Faults:
                                                    "timeout": 0, "corrupted_response": 0})
 
 
+@dataclass(frozen=True)
+class BoardSpec:
+    """The FPGA common board as built: its I2C address, protocol version and FIFO depths."""
+
+    address: int = P.DEFAULT_ADDRESS
+    version: tuple[int, int] = (P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR)
+    axon_depth: int = 512
+    fire_depth: int = 512
+
+    def __post_init__(self):
+        if not 0x08 <= int(self.address) <= 0x77:
+            raise ValueError(f"I2C address 0x{int(self.address):02x} is outside 0x08..0x77")
+        if len(self.version) != 2 or not all(0 <= int(v) <= 255 for v in self.version):
+            raise ValueError(f"protocol version {self.version!r} must be (major, minor), each 0..255")
+        for name in ("axon_depth", "fire_depth"):
+            if not 1 <= int(getattr(self, name)) <= 65_535:
+                raise ValueError(f"{name} = {getattr(self, name)} must be in 1..65535 entries")
+
+
 @dataclass
 class I2CResult:
     """What the master saw: ``nak_at`` is the index of the byte not acknowledged (0 = the
@@ -68,12 +87,8 @@ class BoardEmulator:
     config : ChipConfig, optional
         The silicon's fixed parameters (cells, capacitors, write error rate, ...). Levels,
         GCLK, N_ABS, leak mode, auto-zero and lateral wiring come from the registers.
-    address : int
-        7-bit I2C address.
-    version : tuple of int
-        Protocol version the board reports (major, minor).
-    axon_depth, fire_depth : int
-        FIFO depths in entries.
+    spec : BoardSpec, optional
+        The FPGA side: I2C address, protocol version reported, FIFO depths.
     bus_hz : int
         SCL rate of the master (sets how fast virtual time runs during transactions).
 
@@ -87,9 +102,10 @@ class BoardEmulator:
     """
 
     def __init__(self, *, n_clusters: int = 1, seed: int | None = None, mismatch: bool = True,
-                 config: ChipConfig | None = None, address: int = P.DEFAULT_ADDRESS,
-                 version: tuple[int, int] = (P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR),
-                 axon_depth: int = 512, fire_depth: int = 512, bus_hz: int = 400_000):
+                 config: ChipConfig | None = None, spec: BoardSpec | None = None, bus_hz: int = 400_000):
+        spec = spec or BoardSpec()
+        if not isinstance(spec, BoardSpec):
+            raise TypeError(f"spec must be a BoardSpec, got {type(spec).__name__}")
         base = config or ChipConfig()
         if not isinstance(base, ChipConfig):
             raise TypeError(f"config must be a ChipConfig, got {type(base).__name__}")
@@ -97,9 +113,9 @@ class BoardEmulator:
             raise ValueError(f"n_clusters = {n_clusters}; the board addresses 1..255 clusters")
         self.n_clusters = int(n_clusters)
         self.seed, self.mismatch, self.base = seed, bool(mismatch), base
-        self.address = int(address)
-        self.version = tuple(int(v) for v in version)
-        self.axon_depth, self.fire_depth = int(axon_depth), int(fire_depth)
+        self.spec = spec
+        self.address, self.version = spec.address, spec.version
+        self.axon_depth, self.fire_depth = spec.axon_depth, spec.fire_depth
         self.bus_hz = int(bus_hz)
         self.faults = Faults()
         self._rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3])

@@ -428,16 +428,15 @@ def open_transport(uri: str, *, silicon: dict | None = None) -> tuple[Transport,
     """
     u = parse_uri(uri)
     if u.scheme == "emulator":
-        from .emulator import BoardEmulator
+        from .emulator import BoardEmulator, BoardSpec
 
         s = dict(silicon or {})
         e = u.emulator
+        spec = BoardSpec(**{"address": e.get("board_addr", P.DEFAULT_ADDRESS),
+                            **{k: e[k] for k in ("version", "axon_depth", "fire_depth") if k in e}})
         kw = {"n_clusters": e.get("clusters", s.get("n_clusters", 1)), "seed": e.get("seed", s.get("seed")),
               "mismatch": not e["ideal"] if "ideal" in e else s.get("mismatch", True),
-              "config": s.get("config"), "address": e.get("board_addr", P.DEFAULT_ADDRESS)}
-        for key in ("version", "axon_depth", "fire_depth"):
-            if key in e:
-                kw[key] = e[key]
+              "config": s.get("config"), "spec": spec}
         if kw["config"] is not None:  # the silicon does not know the host's clock: start at 1 kHz
             kw["config"] = kw["config"].replace(gclk_hz=1e3)
         return EmulatorTransport(BoardEmulator(**kw), uri, u.bus_hz), u

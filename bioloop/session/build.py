@@ -123,14 +123,12 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
     return SessionParts(enc, backend, stim, program, cfg, meta)
 
 
-def _backend_report(backend, summary: dict) -> None:
+def _backend_report(backend: Backend, summary: dict) -> None:
     """A backend on hardware (the board) reports its link at the end and lets go of it."""
-    report = getattr(backend, "session_report", None)
-    if callable(report):
-        summary["backend"] = report()
-    close = getattr(backend, "close", None)
-    if callable(close):
-        close()
+    report = backend.session_report()
+    if report is not None:
+        summary["backend"] = report
+    backend.close()
 
 
 def journal_path_for(out: Path) -> Path:
