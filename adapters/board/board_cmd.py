@@ -3,10 +3,11 @@ as a process.
 
 ``bioloop board info --board URI`` identifies the board and measures, in lock-step (one
 GCLK cycle per step, every AXON row of every cluster active each cycle: the runner's
-non-rewindable path at its busiest), the I2C traffic per cycle. From it: the highest GCLK at
-which the board can be stepped in real time over each bus speed, and the latency a closed
-loop through the board adds per cycle. On an emulator every bus speed is measured; on hardware
-the adapter's own speed.
+non-rewindable path at its busiest), the I2C traffic per cycle at 100 kHz, 400 kHz and 1 MHz.
+From it: the highest GCLK at which the board can be stepped in real time over each bus speed,
+and the latency a closed loop through the board adds per cycle. An emulator URI is measured
+itself; a real board is only identified (its MRAM holds the lab's image, which a measurement
+would overwrite) and the measurement runs on an emulator with its clusters and FIFO depths.
 
 ``bioloop board serve --port PORT`` runs a board emulator as a separate process on
 127.0.0.1 (``emulator+tcp://127.0.0.1:PORT``) until it is stopped.
@@ -61,18 +62,27 @@ def measure(uri: str, *, n_clusters: int = 1, gclk_hz: float = 1e3, n_cycles: in
 
     from . import protocol as P
     from .backend import BoardBackend
+    from .driver import BoardDriver
+    from .transports import open_transport
 
     n_cycles = _v.integer("--cycles", n_cycles, lo=10, hi=100_000)
     n_clusters = _v.integer("--clusters", n_clusters, lo=1, hi=255)
-    be = BoardBackend(ChipConfig(gclk_hz=gclk_hz), n_clusters=n_clusters, board=uri, mismatch=False)
+    # identify the board; a real one is only identified: its MRAM image is the lab's, so the
+    # measurement runs on an emulator with the same clusters and FIFOs
+    transport, u = open_transport(uri)
+    try:
+        ident = BoardDriver(transport, u.address, where=uri).open()
+        emulated = transport.bus_stats() is not None
+    finally:
+        transport.close()
+    measured_on = uri if emulated else (f"emulator://?clusters={ident.n_clusters}&axon_depth={ident.axon_depth}"
+                                        f"&fire_depth={ident.fire_depth}")
+    be = BoardBackend(ChipConfig(gclk_hz=gclk_hz), n_clusters=n_clusters, board=measured_on, mismatch=False)
     try:
         be.program(relay(n_clusters))
-        emulated = be.transport.bus_stats() is not None
-        speeds = P.BUS_SPEEDS_HZ if emulated else (be.transport.bus_hz,)
         rows = []
-        for hz in speeds:
-            if emulated:
-                be.transport.set_bus_hz(hz)
+        for hz in P.BUS_SPEEDS_HZ:
+            be.transport.set_bus_hz(hz)
             be.reset()
             link0 = dict(vars(be.driver.link))
             polls0 = be.polls
@@ -91,10 +101,10 @@ def measure(uri: str, *, n_clusters: int = 1, gclk_hz: float = 1e3, n_cycles: in
                          "polls_per_cycle": (be.polls - polls0) / n_cycles,
                          "bus_time_per_cycle_s": t_bus, "latency_added_s": t_bus,
                          "max_gclk_hz": _max_gclk(t_bus), "host_time_per_cycle_s": wall,
-                         "max_gclk_with_host_hz": _max_gclk(t_bus + (wall if not emulated else wall)),
+                         "max_gclk_with_host_hz": _max_gclk(t_bus + wall),
                          "fires": fires})
-        info = be.driver.info
-        return {"board": uri, "protocol": f"{info.version[0]}.{info.version[1]}",
+        info = ident
+        return {"board": uri, "measured_on": measured_on, "protocol": f"{info.version[0]}.{info.version[1]}",
                 "board_clusters": info.n_clusters, "fifo_depth": {"axon": info.axon_depth, "fire": info.fire_depth},
                 "emulated": emulated, "clusters_driven": n_clusters, "gclk_hz": gclk_hz, "cycles": n_cycles,
                 "speeds": rows, "link": be.driver.link.as_dict()}
@@ -156,7 +166,7 @@ def format_text(s: dict) -> str:
         return f"board emulator stopped after {b['transactions']} transactions ({b['cycle']} cycles)"
     lines = [f"board {s['board']}: protocol {s['protocol']}, {s['board_clusters']} cluster(s), FIFOs "
              f"{s['fifo_depth']['axon']} AXON / {s['fifo_depth']['fire']} FIRE entries"
-             + (" (emulated)" if s["emulated"] else ""),
+             + (" (emulated)" if s["emulated"] else f"; measured on {s['measured_on']}"),
              f"lock-step, {s['clusters_driven']} cluster(s), every AXON row active every cycle, "
              f"{s['cycles']} cycles at {s['gclk_hz']:g} Hz:",
              f"{'bus':>9} {'bits/cycle':>10} {'bus time':>10} {'max GCLK':>10} {'with host':>10}  latency added per cycle"]
