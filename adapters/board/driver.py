@@ -85,6 +85,22 @@ class BoardDriver:
         Attempts after the first for a frame that fails on the link.
     where : str
         How to name the board in messages (its URI).
+
+    Raises
+    ------
+    BoardError
+        From any command: what the board refused, or a link fault beyond the retries.
+
+    Examples
+    --------
+    >>> from bioloop.adapters.board.emulator import BoardEmulator
+    >>> from bioloop.adapters.board.transports import EmulatorTransport
+    >>> d = BoardDriver(EmulatorTransport(BoardEmulator(n_clusters=2)))
+    >>> d.open().n_clusters
+    2
+    >>> d.write_u16(P.REG_GCLK_DIV, P.gclk_divider(20e3))
+    >>> d.status()["cycle"], d.link.naks
+    (0, 0)
     """
 
     def __init__(self, transport: Transport, address: int = P.DEFAULT_ADDRESS, *, retries: int = 3,
