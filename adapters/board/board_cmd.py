@@ -80,6 +80,7 @@ def measure(uri: str, *, n_clusters: int = 1, gclk_hz: float = 1e3, n_cycles: in
     be = BoardBackend(ChipConfig(gclk_hz=gclk_hz), n_clusters=n_clusters, board=measured_on, mismatch=False)
     try:
         be.program(relay(n_clusters))
+        be.evolve(AxonFrames([0], [0], [0], gclk_hz), until=1)  # warm up (compiled kernels)
         rows = []
         for hz in P.BUS_SPEEDS_HZ:
             be.transport.set_bus_hz(hz)
