@@ -473,3 +473,23 @@ def test_live_over_lsl_through_a_board_in_another_process(tmp_path, emulator_pro
         assert s["backend"]["board"] == emulator_process and s["backend"]["link"]["transactions"] > 0
     finally:
         ch.close()
+
+
+def test_the_documents_worked_bytes_are_what_the_protocol_sends():
+    import struct
+
+    doc = (REPO / "docs" / "board-protocol.md").read_text()
+    frames = [
+        P.write_frame(0x3A, P.REG_CTRL, 1, bytes((P.CMD_RESET,))),
+        P.write_frame(0x3A, P.REG_GCLK_DIV, 2, struct.pack("<H", 50000)),
+        P.read_request(0x3A, P.REG_ID, 0, 4),
+        P.read_response(0x3A, 0, 0, P.BOARD_ID),
+        P.write_frame(0x3A, P.REG_STEP, 3, struct.pack("<IB", 101, 1) + P.pack_entries([100], [0], [9])),
+        P.write_frame(0x3A, P.REG_STEP1, 3, struct.pack("<IH", 100, 9)),
+        P.read_request(0x3A, P.REG_FIRE_POP, 4, P.FIRE_POP_HEAD_LEN + P.ENTRY_LEN),
+    ]
+    for f in frames:
+        assert f.hex(" ") in doc, f.hex(" ")
+    pop = P.read_response(0x3A, 0, 4, struct.pack(P.FIRE_POP_HEAD, 101, 0, P.FLAG_RUNNING, 1, 0)
+                          + P.pack_entries([100], [0], [8]))
+    assert pop.hex(" ") in " ".join(doc.replace("|", " ").split())
