@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -344,12 +343,9 @@ def emulator_process():
                              "--clusters", "4", "--ideal"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 30
-        line = ""
-        while time.monotonic() < deadline and "emulator+tcp://" not in line:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                pytest.fail(f"emulator died: {proc.stderr.read()}")
+        from lsl_helpers import wait_line  # reads with a deadline, fails with the child's stderr
+
+        line = wait_line(proc, "board emulator listening", timeout=30)
         assert "emulator+tcp://127.0.0.1:" in line, line
         yield line.split()[-1]
     finally:
