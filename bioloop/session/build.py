@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, registry
+from .. import validate as _v
 from ..backends.base import Backend
-from ..chip import ChipConfig
+from ..chip import ChipConfig, NocConfig
 from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for, session_window
-from ..networks import network_from_name
+from ..networks import clusters_needed, network_from_name
 from ..stimulator import StimMap, Stimulator, StimulatorConfig
 from ..types import AxonFrames, ChipProgram, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter
@@ -44,6 +45,10 @@ class SessionOptions:
     blanking_scope: str = "electrode"
     stimulator: StimulatorConfig = field(default_factory=StimulatorConfig)
     stim_map: str | None = None
+    n_clusters: int | None = None  #: at least this many clusters (routes may need internal ones)
+    mesh: tuple[int, int] | None = None  #: NoC mesh (rows, cols); default the squarest for C
+    allow_shared_rows: bool = False  #: electrodes and routes may drive one AXON row (OR, counted)
+    backend_options: dict = field(default_factory=dict)  #: e.g. {"board": URI} for backend board
 
 
 @dataclass
@@ -102,16 +107,15 @@ def window_of(events: SpikeEvents, opts: SessionOptions) -> tuple[float, float]:
 
 
 def session_network(spec: str, n_clusters: int, seed: int | None) -> ChipProgram:
-    """The network ``spec`` for ``n_clusters``; the session's ``seed`` seeds ``random`` unless the
-    spec names its own (``random:5``).
+    """The network ``spec`` for ``n_clusters``; the session's ``seed`` seeds a random network
+    unless the spec names its own (``random:5``, ``recurrent:5``: a parameter after the colon).
 
     Examples
     --------
     >>> session_network("random:5", 1, seed=0).name == session_network("random", 1, seed=5).name
     True
     """
-    own_seed = ":" in spec and spec.strip().lower().startswith("random")
-    return network_from_name(spec, n_clusters, seed=None if own_seed else seed)
+    return network_from_name(spec, n_clusters, seed=None if ":" in spec else seed)
 
 
 def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = None) -> SessionParts:
@@ -137,16 +141,20 @@ def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
     else:
         emap = ElectrodeMap.default(len(labels), labels)
     n_clusters = max(emap.n_clusters, 1) if opts.electrode_map else n_clusters_for(len(labels))
+    n_clusters = chip_clusters(n_clusters, opts)
     enc = Encoder(EncoderConfig(gclk_hz=opts.gclk_hz, t_start=t0, t_stop=t1, blanking=opts.blanking,
                                 blanking_scope=opts.blanking_scope), emap)
     cfg = (opts.chip_config or ChipConfig()).replace(gclk_hz=opts.gclk_hz)
     if backend is None:
         program = session_network(opts.network, n_clusters, opts.seed)
         backend_cls = registry.load("bioloop.backends", opts.backend)
-        backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch)
+        noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
+        backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
+                              **noc_kw, **opts.backend_options)
         backend.program(program)
     elif program is None:
         raise ValueError("a backend handed to assemble() needs the program it holds")
+    shared_rows = check_shared_rows(emap, program, opts.allow_shared_rows)
     # a FIRE leaves the comparator after the cycle's switches up to SWCOMP, not at the GCLK
     # edge that sampled its input: stimulation can never precede (and blank) that input
     theta_max = int(program.theta.max())
@@ -168,10 +176,62 @@ def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
         "encoder": {"gclk_hz": opts.gclk_hz, "blanking_s": opts.blanking,
                     "blanking_scope": opts.blanking_scope, "electrode_map": emap.to_dict()},
         "stimulator": scfg.to_dict(),
+        "routing": {"routes": [[a, n, b, k] for (a, n), (b, k) in program.routes.pairs()],
+                    "shared_rows": shared_rows,
+                    "stimulating": [[int(c), int(d), int(stim.stim_map.table[c, d])]
+                                    for c, d in zip(*np.nonzero(stim.stim_map.table >= 0), strict=True)]},
         "versions": versions(),
         "t_start": t0,
     }
     return SessionParts(enc, backend, stim, program, cfg, meta)
+
+
+def chip_clusters(electrode_clusters: int, opts: SessionOptions) -> int:
+    """Clusters of the chip: what the electrodes need, at least ``--clusters``, at least what
+    the network needs (``chain:L``, ``ring:L``); clusters past the electrodes are internal.
+
+    Raises
+    ------
+    ValueError
+        ``--clusters`` fewer than the electrodes need.
+    """
+    C = electrode_clusters
+    if opts.n_clusters is not None:
+        want = _v.integer("--clusters", opts.n_clusters, lo=1, hi=65_536)
+        if want < C:
+            raise ValueError(f"--clusters {want} is fewer than the {C} clusters the electrodes need")
+        C = want
+    return max(C, clusters_needed(opts.network))
+
+
+def check_shared_rows(emap: ElectrodeMap, program: ChipProgram, allow: bool) -> list:
+    """AXON rows that both an electrode and a route drive, as ``[[cluster, axon, electrode], ...]``.
+
+    Raises
+    ------
+    ValueError
+        Such a row without ``allow`` (``--allow-shared-rows``: the row is then the OR of both,
+        and a packet onto an active row is counted as ``routed_merged``).
+    """
+    tab = emap.table()
+    shared = []
+    for b, k in program.routes.destinations():
+        if b < tab.shape[0] and tab[b, k] >= 0:
+            shared.append([int(b), int(k), int(tab[b, k])])
+    if shared and not allow:
+        b, k, e = shared[0]
+        raise ValueError(f"electrode {e} and a route both drive AXON row {k} of cluster {b} "
+                         f"({len(shared)} such rows); route to rows no electrode drives, or allow it "
+                         "with --allow-shared-rows (the row is then their OR, counted as merged)")
+    return shared
+
+
+def _backend_report(backend: Backend, summary: dict) -> None:
+    """A backend on hardware (the board) reports its link at the end and lets go of it."""
+    report = backend.session_report()
+    if report is not None:
+        summary["backend"] = report
+    backend.close()
 
 
 def journal_path_for(out: Path) -> Path:
@@ -251,6 +311,7 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path | None = Non
     summary = log.summary()
     summary["warmup_s"] = warmup_s
     summary["session"] = None if out is None else str(out)
+    _backend_report(parts.backend, summary)
     return summary
 
 
@@ -295,4 +356,5 @@ def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
     summary = log.summary()
     summary["warmup_s"] = warmup_s
     summary["session"] = str(out)
+    _backend_report(parts.backend, summary)
     return summary
