@@ -6,6 +6,7 @@ imports no adapter and no reference model.
 
 from __future__ import annotations
 
+import gc
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -347,9 +348,15 @@ def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
     t0 = source.clock()
     parts = assemble(labels, t0, None if timing.duration is None else t0 + timing.duration, opts, source_meta,
                      backend=early.backend, program=early.program)
-    with JournalWriter(jpath) as journal:
-        log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
-        LiveLoop(parts, log, clock=source.clock, sink=sink, monitor=monitor, timing=timing).run(source)
+    # everything made so far (libraries, kernels, the session) lives as long as the loop: keep it
+    # out of the garbage collector's full passes, which would otherwise stall the loop for ms
+    gc.freeze()
+    try:
+        with JournalWriter(jpath) as journal:
+            log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
+            LiveLoop(parts, log, clock=source.clock, sink=sink, monitor=monitor, timing=timing).run(source)
+    finally:
+        gc.unfreeze()
     write_session(log, out)
     if not keep_journal:
         jpath.unlink()
