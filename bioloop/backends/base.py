@@ -82,6 +82,14 @@ class Backend(ABC):
     def reset(self) -> None:
         """Clear the membrane state and return to cycle 0; the program is kept."""
 
+    def session_report(self) -> dict | None:
+        """What the session summary should show about the backend once it ran (a board: its
+        link's faults and bus load); None for nothing."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
+        """Release what the backend holds (an adapter, a socket); the session calls it at the end."""
+
     @property
     def describe(self) -> dict:
         """What this backend is, for session annotations."""

@@ -44,6 +44,7 @@ class SessionOptions:
     blanking_scope: str = "electrode"
     stimulator: StimulatorConfig = field(default_factory=StimulatorConfig)
     stim_map: str | None = None
+    backend_options: dict = field(default_factory=dict)  #: e.g. {"board": URI} for backend board
     n_clusters: int | None = None  #: at least this many clusters (routes may need internal ones)
     mesh: tuple[int, int] | None = None  #: NoC mesh (rows, cols); default the squarest for C
     allow_shared_rows: bool = False  #: electrodes and routes may drive one AXON row (OR, counted)
@@ -102,7 +103,8 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
     shared_rows = check_shared_rows(emap, program, opts.allow_shared_rows)
     backend_cls = registry.load("bioloop.backends", opts.backend)
     noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
-    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch, **noc_kw)
+    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
+                          **opts.backend_options, **noc_kw)
     backend.program(program)
     # a FIRE leaves the comparator after the cycle's switches up to SWCOMP, not at the GCLK
     # edge that sampled its input: stimulation can never precede (and blank) that input
@@ -175,6 +177,14 @@ def check_shared_rows(emap: ElectrodeMap, program: ChipProgram, allow: bool) -> 
     return shared
 
 
+def _backend_report(backend: Backend, summary: dict) -> None:
+    """A backend on hardware (the board) reports its link at the end and lets go of it."""
+    report = backend.session_report()
+    if report is not None:
+        summary["backend"] = report
+    backend.close()
+
+
 def journal_path_for(out: Path) -> Path:
     return out.with_name(out.name + ".journal")
 
@@ -206,6 +216,7 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path, *, source_m
         jpath.unlink()
     summary = log.summary()
     summary["session"] = str(out)
+    _backend_report(parts.backend, summary)
     return summary
 
 
@@ -260,4 +271,5 @@ def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timin
         jpath.unlink()
     summary = log.summary()
     summary["session"] = str(out)
+    _backend_report(parts.backend, summary)
     return summary
