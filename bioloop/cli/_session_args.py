@@ -78,7 +78,8 @@ def session_options(args):
         mismatch=not args.ideal, t_start=getattr(args, "start", None), t_stop=getattr(args, "stop", None),
         electrode_map=args.map, allow_unmapped=args.allow_unmapped, blanking=args.blanking_ms * 1e-3,
         blanking_scope=args.blanking_scope, stimulator=stim, stim_map=args.stim_map,
-        backend_options={"board": board} if args.backend == "board" else {}, **chip_size_options(args))
+        backend_options={"board": board} if args.backend == "board" else {},
+        **chip_size_options(args))
 
 
 def format_summary(s: dict) -> str:

@@ -44,10 +44,10 @@ class SessionOptions:
     blanking_scope: str = "electrode"
     stimulator: StimulatorConfig = field(default_factory=StimulatorConfig)
     stim_map: str | None = None
-    backend_options: dict = field(default_factory=dict)  #: e.g. {"board": URI} for backend board
     n_clusters: int | None = None  #: at least this many clusters (routes may need internal ones)
     mesh: tuple[int, int] | None = None  #: NoC mesh (rows, cols); default the squarest for C
     allow_shared_rows: bool = False  #: electrodes and routes may drive one AXON row (OR, counted)
+    backend_options: dict = field(default_factory=dict)  #: e.g. {"board": URI} for backend board
 
 
 @dataclass
@@ -104,7 +104,7 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
     backend_cls = registry.load("bioloop.backends", opts.backend)
     noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
     backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
-                          **opts.backend_options, **noc_kw)
+                          **noc_kw, **opts.backend_options)
     backend.program(program)
     # a FIRE leaves the comparator after the cycle's switches up to SWCOMP, not at the GCLK
     # edge that sampled its input: stimulation can never precede (and blank) that input
