@@ -19,6 +19,8 @@ not need it, and importing it costs more than a second).
 
 from __future__ import annotations
 
+import gc
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,6 +140,22 @@ def read_neo_block(path, *, format: str | None = None) -> NeoRead:
     p = existing_file(path)
     errors = []
     for cls in _candidates(p, format):
+        got = _try_io(cls, p, errors)
+        if got is not None:
+            return got
+    raise ValueError(f"{p}: Neo could not read this file (corrupt or not this format?): "
+                     + "; ".join(errors))
+
+
+def _try_io(cls, p: Path, errors: list) -> NeoRead | None:
+    """One candidate IO on the file; None (and its error in ``errors``) when it fails.
+
+    Some Neo IOs leave the file open when they fail on a file that is not theirs; the
+    ResourceWarning of that leaked handle (raised when the failure's traceback is freed, here)
+    is theirs, not a problem of the file, and is not turned into an error.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
         io = None
         try:
             io = cls(str(p), mode="ro") if cls is neo.io.NixIO else cls(str(p))
@@ -145,16 +163,19 @@ def read_neo_block(path, *, format: str | None = None) -> NeoRead:
             blk = io.read_block(lazy=False)
         except Exception as err:  # noqa: BLE001 - any failure of a third-party reader
             errors.append(f"{cls.__module__}.{cls.__name__}: {type(err).__name__}: {err}")
-            continue
+            blk = None
         finally:
             if io is not None and hasattr(io, "close"):
                 io.close()
-        if not isinstance(blk, neo.Block):
-            errors.append(f"{cls.__name__}: read_block returned {type(blk).__name__}")
-            continue
-        return NeoRead(blk, cls.__name__, n_blocks)
-    raise ValueError(f"{p}: Neo could not read this file (corrupt or not this format?): "
-                     + "; ".join(errors))
+            del io
+        if blk is None:
+            gc.collect()
+    if blk is None:
+        return None
+    if not isinstance(blk, neo.Block):
+        errors.append(f"{cls.__name__}: read_block returned {type(blk).__name__}")
+        return None
+    return NeoRead(blk, cls.__name__, n_blocks)
 
 
 # ---------------------------------------------------------------------------------------------
