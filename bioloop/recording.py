@@ -88,3 +88,24 @@ class RecordedStimulation:
         """The label of each stimulation."""
         return np.asarray(self.labels, dtype=str)[self.channels] if len(self) else \
             np.zeros(0, dtype=str)
+
+    def to_meta(self) -> dict:
+        """Plain JSON values, as a session's source metadata carries them (``meta["source"]``).
+
+        Examples
+        --------
+        >>> rs = RecordedStimulation(np.array([0.5]), np.array([1]), ("ch0", "ch1"), "/stims")
+        >>> RecordedStimulation.from_meta(rs.to_meta()).electrodes().tolist()
+        ['ch1']
+        """
+        return {"times_s": self.times.tolist(), "electrodes": self.electrodes().tolist(),
+                "source": self.source}
+
+    @classmethod
+    def from_meta(cls, d: dict) -> RecordedStimulation:
+        """The inverse of :meth:`to_meta` (labels: the electrodes that were stimulated)."""
+        el = [str(e) for e in d.get("electrodes", [])]
+        labels = tuple(dict.fromkeys(el))
+        index = {lab: i for i, lab in enumerate(labels)}
+        return cls(np.asarray(d.get("times_s", []), np.float64),
+                   np.array([index[e] for e in el], np.int64), labels, str(d.get("source", "")))

@@ -350,6 +350,17 @@ def test_cl_recording(cl_file, tmp_path, capsys):
     assert h.timestamps == "relative to start_timestamp"
     s = _replay(p, tmp_path, capsys)
     assert s["input_spikes"] == frames.size
+    # the rig's own stimulation travels with the session, shown beside bioloop's
+    session = tmp_path / (p.name + ".session.nix")
+    png = tmp_path / "session.png"
+    assert main(["inspect", str(session), "--png", str(png), "--json"]) == 0
+    i = _json(capsys)
+    assert i["recorded_stimulations"] == 10 and i["input_spikes"] == frames.size
+    from bioloop.recording import RecordedStimulation
+    from bioloop.session import read_session
+    back = RecordedStimulation.from_meta(read_session(session).meta["source"]["recorded_stimulation"])
+    np.testing.assert_array_equal(back.times, stim_f / 25_000.0)
+    assert back.electrodes().tolist() == [f"ch{c}" for c in stim_c]
 
 
 def test_cl_absolute_timestamps_shifted(tmp_path, rng):

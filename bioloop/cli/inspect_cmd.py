@@ -66,6 +66,9 @@ def _run_session(args, sf) -> dict:
     out["gclk_hz"] = sf.gclk_hz
     out["n_clusters"] = sf.n_clusters
     out["versions"] = sf.meta.get("versions", {})
+    recorded = sf.meta.get("source", {}).get("recorded_stimulation")
+    if recorded is not None:
+        out["recorded_stimulations"] = len(recorded.get("times_s", []))
     if not args.no_plot:
         png = Path(args.png) if args.png else Path(str(args.session) + ".png")
         session_raster(sf, png, t_range=_plot_range(args, sf.input.t_start, sf.input.t_stop))

@@ -63,6 +63,9 @@ def run(args) -> dict:
     out = Path(args.out) if args.out else Path(Path(args.recording).name + ".session.nix")
     meta = {"path": str(args.recording), "format": args.format, "well": args.well,
             "n_electrodes": events.n_channels}
+    recorded = getattr(src, "recorded_stimulation", None)  # what the rig itself stimulated
+    if recorded is not None:
+        meta["recorded_stimulation"] = recorded.to_meta()
     return run_replay(events, opts, out, source_meta=meta, speed=speed, quiet=args.quiet)
 
 
