@@ -84,7 +84,7 @@ def _variant(name, tmp_path, rng):
     """One file for each way the archives' files differ from the strict layout."""
     if name == "span_shorter_start_late":
         # /summary/duration = last - first spike, rounded down; recording starts at 137 s
-        tr = _trains(rng, 6, 137.2, 568.9)
+        tr = _trains(rng, 6, 137.2, 568.9, rate=1.0)
         span = max(t.max() for t in tr) - min(t.min() for t in tr)
         p = _write_sjemea(tmp_path / f"{name}.h5", tr, names=MCS_LABELS,
                           epos=_mcs_positions(MCS_LABELS), duration=np.floor(span))
@@ -143,6 +143,19 @@ def test_sjemea_variant_replays_every_spike(name, tmp_path, rng, capsys):
     p, tr = _variant(name, tmp_path, rng)
     s = _replay(p, tmp_path, capsys)
     assert s["input_spikes"] == sum(t.size for t in tr)
+
+
+def test_real_file_without_names_gets_its_own_labels_back(tmp_path, recordings_dir, capsys):
+    # hiPSN with /names removed: /epos alone must give back the MCS names the converter wrote
+    p = tmp_path / "hiPSN_no_names.h5"
+    shutil.copyfile(recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5", p)
+    with h5py.File(p, "a") as h5:
+        names = [n.decode().removesuffix("_unit_0") for n in h5["names"][()]]
+        del h5["names"]
+    rec = read_sjemea(p)
+    assert list(rec.header.labels) == names and rec.header.labels_from.startswith("/epos")
+    s = _replay(p, tmp_path, capsys, "--stop", "30")
+    assert s["input_spikes"] == 26_023
 
 
 def test_sjemea_still_refuses_the_truly_inconsistent(tmp_path, rng):
