@@ -90,10 +90,11 @@ def read_mc_datatool(path, *, pre_trigger: float = PRE_TRIGGER_DEFAULT) -> MCDat
         If ``path`` or ``pre_trigger`` has the wrong type.
     ValueError
         If the file is missing, not this export (no ``MC_DataTool ASCII conversion`` line), a
-        block header or units line is malformed, a cell is not a number, an electrode appears
-        twice in one stream, a cutout is shorter than the pre-trigger, spike times are
-        negative or out of order within an electrode, or the file holds no spike at all. The
-        message names the file and the line.
+        block header or units line is malformed, a cutout's first or last row is not numbers
+        (the waveform rows between are not parsed: bioloop does not use them), an electrode
+        appears twice in one stream, a cutout is shorter than the pre-trigger, spike times
+        are negative or out of order within an electrode, or the file holds no spike at all.
+        The message names the file and the line.
 
     Examples
     --------
@@ -114,105 +115,101 @@ def read_mc_datatool(path, *, pre_trigger: float = PRE_TRIGGER_DEFAULT) -> MCDat
     if not lines or lines[0].lstrip("\ufeff").strip() != MC_DATATOOL_MARK:
         raise ValueError(f"{p}: not an MC_DataTool ASCII export (its first line must be "
                          f"{MC_DATATOOL_MARK!r})")
-    blocks: list[tuple[str, str, int, list[list[str]]]] = []  # stream, electrode, line, cutouts
-    cur: list[str] | None = None
-    scale = 1e-3
-    i = 1
-    while i < len(lines):
-        ln = lines[i]
-        m = _BLOCK.match(ln)
-        if m:
-            if i + 1 >= len(lines):
-                raise ValueError(f"{p}: line {i + 1}: block header without its units line")
-            unit = lines[i + 1].split("\t")[0].strip()
-            if unit not in _TIME_UNITS:
-                raise ValueError(f"{p}: line {i + 2}: time unit {unit!r}; expected one of "
-                                 f"{sorted(_TIME_UNITS)}")
-            scale = _TIME_UNITS[unit]
-            blocks.append((m.group(1), m.group(2), i + 1, []))
-            cur = None
-            i += 2
-            continue
-        if not ln.strip():
-            cur = None
-        elif not blocks:
-            raise ValueError(f"{p}: line {i + 1}: {ln.strip()[:40]!r} before the first "
-                             f"'t / Spikes <stream> <electrode> / Unit' block header")
-        else:
-            if cur is None:
-                cur = []
-                blocks[-1][3].append(cur)
-            cur.append((i + 1, ln, scale))
-        i += 1
-    if not blocks:
+    n = len(lines)
+    # line kinds, vectorised: blank, block header, units line, sample row
+    blank = np.fromiter((not ln.strip() for ln in lines), bool, n)
+    heads = [(i, m) for i, ln in enumerate(lines) if ln[:1] in ("t", " ")
+             and (m := _BLOCK.match(ln)) is not None]
+    if not heads:
         raise ValueError(f"{p}: an MC_DataTool ASCII export without any spike block "
                          f"('t / Spikes <stream> <electrode> / Unit'); raw-data exports hold "
                          f"voltages, not spikes")
-    streams = tuple(dict.fromkeys(b[0] for b in blocks))
-    labels, counts, all_times, units, notes = [], [], [], {}, []
-    spacing, n_samples = [], set()
-    for stream, electrode, line_no, cutouts in blocks:
+    head_at = np.array([i for i, _ in heads], np.int64)
+    data = ~blank
+    data[0] = False
+    data[head_at] = False
+    scales = []
+    for i, _ in heads:
+        if i + 1 >= n:
+            raise ValueError(f"{p}: line {i + 1}: block header without its units line")
+        unit = lines[i + 1].split("\t")[0].strip()
+        if unit not in _TIME_UNITS:
+            raise ValueError(f"{p}: line {i + 2}: time unit {unit!r}; expected one of "
+                             f"{sorted(_TIME_UNITS)}")
+        scales.append(_TIME_UNITS[unit])
+        data[i + 1] = False
+    stray = np.flatnonzero(data[:head_at[0]])
+    if stray.size:
+        j = int(stray[0])
+        raise ValueError(f"{p}: line {j + 1}: {lines[j].strip()[:40]!r} before the first "
+                         f"'t / Spikes <stream> <electrode> / Unit' block header")
+    prev = np.concatenate([[False], data[:-1]])
+    nxt = np.concatenate([data[1:], [False]])
+    starts = np.flatnonzero(data & ~prev)  # first row of each cutout
+    ends = np.flatnonzero(data & ~nxt)  # last row of each cutout
+    block_of = np.searchsorted(head_at, starts, side="right") - 1
+    scale = np.array(scales)[block_of] if starts.size else np.zeros(0)
+    t_first = np.array([_row(p, lines, i)[0] for i in starts]) * scale
+    unit_of = np.array([_row(p, lines, i)[1] for i in starts], np.int64)
+    t_last = np.array([_row(p, lines, i)[0] for i in ends]) * scale
+    n_rows = ends - starts + 1
+    second = [i + 1 for i, k in zip(starts[:200], n_rows[:200], strict=True) if k > 1]
+    steps = [(_row(p, lines, i)[0] - _row(p, lines, i - 1)[0]) * scales[block_of[0]]
+             for i in second]
+    streams = tuple(dict.fromkeys(m.group(1) for _, m in heads))
+    labels, counts, all_times, units = [], [], [], {}
+    short = np.flatnonzero(t_last - t_first < pre - 1e-9 * np.maximum(1.0, np.abs(t_first)))
+    if short.size:
+        k = int(short[0])
+        raise ValueError(f"{p}: line {starts[k] + 1}: a cutout of "
+                         f"{(t_last[k] - t_first[k]) * 1e3:g} ms is shorter than the pre-trigger "
+                         f"{pre * 1e3:g} ms; pass pre_trigger= the Spike Sorter's setting")
+    for b, (i, m) in enumerate(heads):
+        stream, electrode = m.group(1), m.group(2)
         label = f"ch_{electrode}" if len(streams) == 1 else f"s{stream}_ch_{electrode}"
         if label in labels:
-            raise ValueError(f"{p}: line {line_no}: electrode {electrode} of stream {stream} "
+            raise ValueError(f"{p}: line {i + 1}: electrode {electrode} of stream {stream} "
                              f"appears twice")
-        times = np.empty(len(cutouts))
-        unit_count: dict[int, int] = {}
-        for k, cut in enumerate(cutouts):
-            t, u = _cutout(p, cut)
-            if t.size > 1:
-                spacing.append(float(np.median(np.diff(t))))
-            n_samples.add(t.size)
-            if t[-1] - t[0] < pre - 1e-9 * max(1.0, abs(t[0])):
-                raise ValueError(f"{p}: line {cut[0][0]}: a cutout of {(t[-1] - t[0]) * 1e3:g} "
-                                 f"ms on {label} is shorter than the pre-trigger "
-                                 f"{pre * 1e3:g} ms; pass pre_trigger= the Spike Sorter's "
-                                 f"setting")
-            times[k] = t[0] + pre
-            unit_count[u] = unit_count.get(u, 0) + 1
+        sel = block_of == b
         labels.append(label)
-        counts.append(times.size)
-        all_times.append(times)
-        units[label] = unit_count
-    times = np.concatenate(all_times) if all_times else np.zeros(0)
+        counts.append(int(sel.sum()))
+        all_times.append(t_first[sel] + pre)
+        u, c = np.unique(unit_of[sel], return_counts=True)
+        units[label] = {int(a): int(k) for a, k in zip(u, c, strict=True)}
+    times = np.concatenate(all_times)
     counts_a = np.array(counts, np.int64)
-    rate = 1.0 / float(np.median(spacing)) if spacing else None
-    notes.append(f"spike time = first sample of each cutout + {pre * 1e3:g} ms pre-trigger "
-                 f"({'MC_Rack Spike Sorter default; ' if pre == PRE_TRIGGER_DEFAULT else ''}"
-                 f"the export does not state it)")
-    if len(n_samples) > 1:
-        notes.append(f"cutouts of different lengths: {sorted(n_samples)} samples")
+    rate = 1.0 / float(np.median(steps)) if steps and np.median(steps) > 0 else None
+    sizes = sorted(set(n_rows.tolist()))
+    notes = [f"spike time = first sample of each cutout + {pre * 1e3:g} ms pre-trigger "
+             f"({'MC_Rack Spike Sorter default; ' if pre == PRE_TRIGGER_DEFAULT else ''}"
+             f"the export does not state it); waveform samples not used"]
+    if len(sizes) > 1:
+        notes.append(f"cutouts of different lengths: {sizes[:5]} samples")
     sorted_units = sorted({u for c in units.values() for u in c if u != 0})
     if sorted_units:
         notes.append(f"Spike Sorter units {sorted_units} present; every unit of an electrode "
                      f"is kept on that electrode")
-    t_stop = 0.0
-    if times.size:
-        last_end = max(float(_cutout(p, b[3][-1])[0][-1]) for b in blocks if b[3])
-        t_stop = max(last_end, float(times.max()))
+    t_stop = float(max(t_last.max(), times.max())) if times.size else 0.0
     header = MCDataToolHeader(
         path=str(p), labels=tuple(labels), t_start=0.0, t_stop=t_stop,
         segment_from="0 s (start of the recording) to the end of the last cutout",
         notes=tuple(notes), pre_trigger_s=pre, sampling_rate_hz=rate,
-        samples_per_cutout=n_samples.pop() if len(n_samples) == 1 else None, streams=streams,
+        samples_per_cutout=sizes[0] if len(sizes) == 1 else None, streams=streams,
         units_per_channel=units)
     check_grouped_times(times, counts_a, header.labels, t_start=0.0, t_stop=t_stop,
                         source=str(p))
     return MCDataToolRecording(header, times, counts_a)
 
 
-def _cutout(p, rows) -> tuple[np.ndarray, int]:
-    """Sample times (s) of one cutout and its unit; ValueError naming the line."""
-    t = np.empty(len(rows))
-    unit = 0
-    for k, (line_no, ln, scale) in enumerate(rows):
-        cells = [c.strip() for c in ln.split("\t")]
-        try:
-            t[k] = float(cells[0]) * scale
-            float(cells[1])
-            if k == 0:
-                unit = int(float(cells[2])) if len(cells) > 2 and cells[2] else 0
-        except (ValueError, IndexError):
-            raise ValueError(f"{p}: line {line_no}: {ln.strip()[:60]!r} is not 't  value  "
-                             f"unit' numbers") from None
+def _row(p, lines: list[str], i: int) -> tuple[float, int]:
+    """Time (in the block's unit) and Spike Sorter unit of sample row ``i``; ValueError naming
+    the line."""
+    cells = lines[i].split("\t")
+    try:
+        t = float(cells[0])
+        float(cells[1])
+        unit = int(float(cells[2])) if len(cells) > 2 and cells[2].strip() else 0
+    except (ValueError, IndexError):
+        raise ValueError(f"{p}: line {i + 1}: {lines[i].strip()[:60]!r} is not 't  value  "
+                         f"unit' numbers") from None
     return t, unit

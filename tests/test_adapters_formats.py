@@ -249,10 +249,11 @@ def test_mc_datatool_spike_export(tmp_path, rng, capsys):
 
 
 def test_mc_datatool_bad_cell_names_the_line(tmp_path):
-    p = _write_mc_datatool(tmp_path / "export.txt", {"21": np.array([0.5])}, newline="\n")
-    text = p.read_bytes().replace(b"-80.00", b"-8O.00")
-    p.write_bytes(text)
-    with pytest.raises(ValueError, match=r"line 30: .* is not 't  value  unit' numbers"):
+    p = _write_mc_datatool(tmp_path / "export.txt", {"21": np.array([0.5, 0.7])}, newline="\n")
+    lines = p.read_bytes().split(b"\n")
+    lines[80] = lines[80].replace(b".", b",", 1)  # 2nd cutout's first row: a decimal comma
+    p.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match=r"line 81: .* is not 't  value  unit' numbers"):
         read_mc_datatool(p)
 
 
