@@ -365,16 +365,20 @@ def test_cl_recording(cl_file, tmp_path, capsys):
     s = _replay(p, tmp_path, capsys)
     assert s["input_spikes"] == frames.size
     # the rig's own stimulation travels with the session, shown beside bioloop's
-    session = tmp_path / (p.name + ".session.nix")
-    png = tmp_path / "session.png"
-    assert main(["inspect", str(session), "--png", str(png), "--json"]) == 0
-    i = _json(capsys)
-    assert i["recorded_stimulations"] == 10 and i["input_spikes"] == frames.size
     from bioloop.recording import RecordedStimulation
     from bioloop.session import read_session
-    back = RecordedStimulation.from_meta(read_session(session).meta["source"]["recorded_stimulation"])
+    from bioloop.session.plots import session_raster
+
+    sf = read_session(tmp_path / (p.name + ".session.nix"))
+    back = RecordedStimulation.from_meta(sf.meta["source"]["recorded_stimulation"])
     np.testing.assert_array_equal(back.times, stim_f / 25_000.0)
     assert back.electrodes().tolist() == [f"ch{c}" for c in stim_c]
+    assert session_raster(sf, tmp_path / "session.png").stat().st_size > 10_000
+    from argparse import Namespace
+
+    from bioloop.cli.inspect_cmd import _run_session
+    shown = _run_session(Namespace(session="s.nix", no_plot=True), sf)
+    assert shown["recorded_stimulations"] == 10 and shown["input_spikes"] == frames.size
 
 
 def test_cl_absolute_timestamps_shifted(tmp_path, rng):
