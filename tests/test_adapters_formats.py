@@ -138,7 +138,7 @@ def test_sjemea_variant_reads_every_spike(name, tmp_path, rng):
         assert h.meta == {"age": 12, "species": "mouse"} and not h.notes
 
 
-@pytest.mark.parametrize("name", ["span_shorter_start_late", "no_names_other_array"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_sjemea_variant_replays_every_spike(name, tmp_path, rng, capsys):
     p, tr = _variant(name, tmp_path, rng)
     s = _replay(p, tmp_path, capsys)
