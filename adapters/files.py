@@ -144,7 +144,7 @@ class RecordingSource(Source):
         the file's format (e.g. ``well`` for a NIX file); messages name the file.
     """
 
-    name: ClassVar[str] = "recording"
+    name: ClassVar[str] = "file"  #: its entry-point name in bioloop.sources
 
     #: what the recording itself says was stimulated (Cortical Labs CL files), else None
     recorded_stimulation = None

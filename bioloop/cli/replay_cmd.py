@@ -62,8 +62,8 @@ def run(args) -> dict:
     if len(events) == 0:
         raise ValueError(f"recording {args.recording!r} holds no spikes")
     out = Path(args.out) if args.out else Path(Path(args.recording).name + ".session.nix")
-    meta = {"path": str(args.recording), "format": args.format, "well": args.well,
-            "n_electrodes": events.n_channels}
+    meta = {"path": str(args.recording), "format": getattr(src, "format", args.format),
+            "well": args.well, "n_electrodes": events.n_channels}
     recorded = getattr(src, "recorded_stimulation", None)  # what the rig itself stimulated
     if recorded is not None:
         meta["recorded_stimulation"] = recorded.to_meta()
