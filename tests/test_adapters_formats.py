@@ -24,6 +24,7 @@ from bioloop.adapters.mc_datatool import read_mc_datatool
 from bioloop.adapters.nwb_units import read_nwb_units
 from bioloop.adapters.sjemea import read_sjemea
 from bioloop.cli import main
+from bioloop.recording import RecordingHeader
 
 TC89 = "TC89_DIV15_A.nexTimestamps"
 TC89_SPIKES = 208_277
@@ -34,6 +35,9 @@ def _json(capsys) -> dict:
 
 
 def _replay(path, tmp_path, capsys, *extra) -> dict:
+    src = open_recording(path)  # every reader's header shares the one base
+    assert isinstance(src.header, RecordingHeader) and src.header.format == src.format
+    assert src.header.labels == src.labels and src.header.segment_from
     out = tmp_path / (path.name + ".session.nix")
     assert main(["replay", str(path), "--out", str(out), "--json", *extra]) == 0
     s = _json(capsys)
