@@ -239,6 +239,10 @@ def read_cl_recording(path) -> CLRecording:
         mode = "absolute (at or after start_timestamp): shifted to the start"
         notes.append(f"spike and stim timestamps are absolute frames (>= start_timestamp "
                      f"{int(start)}): times count from start_timestamp")
+        early = np.concatenate([sp_ts, st_ts])
+        if early.size and early.min() < 0:
+            raise ValueError(f"{p}: a timestamp {int(early.min() + int(start))} is before "
+                             f"start_timestamp {int(start)} of an absolute-timestamp file")
     times = sp_ts / fps
     if times.size == 0:
         raise ValueError(f"{p}: the recording holds no spikes (/spikes is empty)")
