@@ -187,6 +187,11 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
     wells: tuple[str, ...] = ()
     plate_wells: tuple[str, ...] = ()
     treatment, dose = {}, {}
+    unassigned = "well" in plate and labels_from != "/names"
+    if unassigned:
+        notes += ("/well lists the plate's wells, but without /names no channel can be "
+                  "assigned to one: read as one array",)
+        plate = {}
     if "well" in plate:
         plate_wells = tuple(plate["well"])
         for key, target in (("treatment", treatment), ("dose", dose)):
@@ -209,6 +214,9 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
 
     off = np.concatenate([[0], np.cumsum(counts)])
     if well is not None:
+        if unassigned:
+            raise ValueError(f"{p}: well = {well!r} given, but this plate file has no /names: "
+                             f"its channels cannot be assigned to wells")
         if not plate_wells:
             raise ValueError(f"{p}: well = {well!r} given, but this is not a multi-well plate "
                              f"file (no /well dataset)")

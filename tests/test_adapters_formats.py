@@ -162,6 +162,19 @@ def test_real_file_without_names_gets_its_own_labels_back(tmp_path, recordings_d
     assert s["input_spikes"] == 26_023
 
 
+def test_plate_file_without_names_is_read_as_one_array(tmp_path, rng):
+    tr = _trains(rng, 3, 0.0, 10.0)
+    p = _write_sjemea(tmp_path / "plate.h5", tr, duration=10.0, array="Axion 48 well",
+                      epos=np.array([[0.0, 200.0, 0.0], [5000.0, 5000.0, 5200.0]]))
+    with h5py.File(p, "a") as h5:
+        h5["well"] = np.array([b"A1", b"A2"])
+    rec = read_sjemea(p)
+    assert rec.header.labels == ("e0", "e1", "e2") and rec.header.wells == ()
+    assert any("/well" in n for n in rec.header.notes)
+    with pytest.raises(ValueError, match="cannot be assigned to wells"):
+        read_sjemea(p, well="A1")
+
+
 def test_sjemea_still_refuses_the_truly_inconsistent(tmp_path, rng):
     tr = _trains(rng, 3, 0.0, 10.0)
     p = _write_sjemea(tmp_path / "bad.h5", tr, epos=_mcs_positions(MCS_LABELS[:3]), duration=10)
