@@ -100,16 +100,17 @@ def sniff_format(path) -> str:
     return NEO
 
 
-def _refused(p: Path, err: Exception) -> ValueError:
-    """The one line for a file no reader takes: every format tried, and what Neo said."""
-    why = " ".join(str(err).split())
-    prefix = f"{p}: "
-    if why.startswith(prefix):
-        why = why[len(prefix):]
-    if len(why) > 300:
-        why = why[:297] + "..."
+def _refused(p: Path, err: Exception, table_error: Exception | None = None) -> ValueError:
+    """The one line for a file no reader takes: every format tried, and what they said."""
+    def short(e: Exception, n: int) -> str:
+        why = " ".join(str(e).split())
+        if why.startswith(f"{p}: "):
+            why = why[len(f"{p}: "):]
+        return why if len(why) <= n else why[:n - 3] + "..."
+
+    table = f"timestamp table: {short(table_error, 150)}; " if table_error else ""
     return ValueError(f"{p}: not a recording bioloop reads; tried {'; '.join(FORMATS_TRIED.values())} "
-                      f"(Neo: {why})")
+                      f"({table}Neo: {short(err, 300)})")
 
 
 class RecordingSource(Source):
@@ -171,24 +172,31 @@ class RecordingSource(Source):
             if extra:
                 raise ValueError(f"{p}: option(s) {sorted(extra)} apply only to files read "
                                  f"through Neo; this file is read as {fmt}")
+        rec, table_error = None, None
         if fmt == SJEMEA:
             rec = read_sjemea(p, well=well)
         elif fmt == NEX_TIMESTAMPS:
-            rec = read_nex_timestamps(p)
+            try:
+                rec = read_nex_timestamps(p)
+            except ValueError as err:
+                if format is not None or p.suffix.lower() == ".nextimestamps":
+                    raise
+                # only looked like a timestamp table: Neo may know better
+                fmt, table_error = NEO, err
         elif fmt == MC_DATATOOL:
             rec = read_mc_datatool(p)
         elif fmt == CL:
             rec = read_cl_recording(p)
         elif fmt == NWB:
             rec = read_nwb_units(p)
-        else:
+        if rec is None:
             try:
                 rec = read_neo_file(p, format=neo_io, segment=segment, use=use or "auto",
                                     detection=DetectionOptions(**det_given))
             except ValueError as err:
                 msg = str(err)
                 if format is None and ("Neo could not read" in msg or "unknown format" in msg):
-                    raise _refused(p, err) from err
+                    raise _refused(p, err, table_error) from err
                 raise
         self._events = rec.spike_events()
         self.header = rec.header
