@@ -362,6 +362,30 @@ def test_pynn_example_with_chip_wide_settings_that_differ_names_the_rule(monkeyp
     assert list(Path("Results").rglob("simpleRandomNetwork_*.conn"))  # it ran up to sim.run
 
 
+def test_cli_reports_pynn_example_with_its_own_arguments(monkeypatch, tmp_path, capsys):
+    # the script takes the simulator's name on its command line, as PyNN wrote it
+    import json
+    import logging
+    from pathlib import Path
+
+    from bioloop.cli import main
+
+    script = Path(__file__).parent / "pynn_scripts" / "specific_network.py"
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        assert main(["pynn-report", "--json", str(script), "--", "bioloop"]) == 0
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["mappable"] and summary["n_clusters"] == 1 and summary["synapses"] == 11
+    assert any("IF_curr_alpha's synaptic currents" in n for n in summary["notes"])
+    assert "Mean firing rate:" in err  # the script's own output
+
+
 def test_current_synapses_become_jumps_of_equal_charge():
     sim.setup(timestep=0.1)
     src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[5.0], [20.0]]), label="in")
