@@ -419,9 +419,13 @@ def test_current_synapse_time_constants_must_be_positive():
     sim.setup(timestep=0.1)
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0]), label="in")
     cell = sim.Population(1, sim.IF_curr_exp(tau_syn_I=0.0, cm=-1.0), label="cell")
+    flat = sim.Population(1, sim.IF_curr_alpha(cm=0.0), label="flat")
     sim.Projection(src, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
-    with pytest.raises(MappingError, match=r"'cell': cm, tau_syn_I must be > 0"):
+    sim.Projection(src, flat, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    with pytest.raises(MappingError) as err:
         sim.run(1.0)
+    rules = " | ".join(err.value.rules)
+    assert "'cell': cm, tau_syn_I must be > 0" in rules and "'flat': cm must be > 0" in rules
     sim.end()
 
 

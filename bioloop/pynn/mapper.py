@@ -355,8 +355,10 @@ def _jumps_mv(w, post_pop, post_idx, receptor) -> np.ndarray:
         sel = np.flatnonzero([q is p for q in post_pop])
         name = "tau_syn_I" if receptor == "inhibitory" else "tau_syn_E"
         idx = post_idx[sel]
-        w[sel] = tr.psp_jump_mv(w[sel], p.parameter_array(name)[idx],
-                                p.parameter_array("cm")[idx], shape)
+        tau, cm = p.parameter_array(name)[idx], p.parameter_array("cm")[idx]
+        valid = (tau > 0) & (cm > 0)  # otherwise a rule of its own (_current_synapse_rules)
+        w[sel] = np.where(valid, tr.psp_jump_mv(w[sel], tau, np.where(valid, cm, 1.0), shape),
+                          0.0)
     return w
 
 
