@@ -123,8 +123,9 @@ time.sleep(60)
 # a voltage stream: Gaussian noise with injected spikes and NaNs, pushed in 50 ms chunks
 VOLTAGE = """
 name, path, srate = sys.argv[1], sys.argv[2], float(sys.argv[3])
-x = np.load(path, allow_pickle=False).astype(np.float32)
-info = pylsl.StreamInfo(name, "Voltage", x.shape[1], srate, "float32", name + "-sid")
+fmt = sys.argv[4] if len(sys.argv) > 4 else "float32"
+x = np.load(path, allow_pickle=False).astype({"float32": np.float32, "int16": np.int16}[fmt])
+info = pylsl.StreamInfo(name, "Voltage", x.shape[1], srate, fmt, name + "-sid")
 chans = info.desc().append_child("channels")
 for i in range(x.shape[1]):
     chans.append_child("channel").append_child_value("label", f"V{i}")
@@ -615,16 +616,21 @@ def test_resolution_errors_list_visible_streams_and_refuse_wrong_formats(childre
 # --- voltage with online detection ----------------------------------------------------------
 
 @pytest.mark.lsl
-def test_voltage_stream_detection_across_processes(children, rng, tmp_path):
+@pytest.mark.parametrize("fmt", ["float32", "int16"])
+def test_voltage_stream_detection_across_processes(children, rng, tmp_path, fmt):
+    # float32 volts, or int16 counts as amplifiers (and the NDS raw stream) send them
     name = unique("volts")
     srate, n = 1000.0, 2000
     x = rng.normal(0.0, 1.0, (n, 4))
     spikes = [(900, 0), (1200, 3), (1500, 1), (1502, 1), (1800, 2)]
     for i, c in spikes:
         x[i, c] = -15.0
-    x[1000:1020, 2] = np.nan
+    if fmt == "float32":
+        x[1000:1020, 2] = np.nan
+    else:
+        x = np.round(x * 100)  # 0.01 units per count
     np.save(tmp_path / "x.npy", x)
-    child = children.add(spawn(VOLTAGE, name, tmp_path / "x.npy", srate))
+    child = children.add(spawn(VOLTAGE, name, tmp_path / "x.npy", srate, fmt))
     wait_line(child)
     with LSLVoltageSource(name=name, timeout=10.0, threshold=6.0, dead_time=3e-3) as src:
         assert src.labels == ("V0", "V1", "V2", "V3")
@@ -640,7 +646,8 @@ def test_voltage_stream_detection_across_processes(children, rng, tmp_path):
     np.testing.assert_allclose(times, t0 + np.array([i for i, _ in expected]) / srate,
                                atol=CLOCK_TOL)
     assert stats["samples_received"] == n == stats["samples_used"]
-    assert stats["nan_values"] == 20 and stats["missing_samples"] == 0
+    assert stats["nan_values"] == (20 if fmt == "float32" else 0)
+    assert stats["missing_samples"] == 0 and stats["labels_from"] == "desc/channels"
     assert stats["crossings"] == len(spikes) and stats["crossings_suppressed"]["dead_time"] == 1
     assert_tiled(chunks)
 

@@ -154,6 +154,71 @@ def test_bare_pylsl_outlet_drives_bioloop_live_to_stimulation(tmp_path, children
     _check_stim_suffix(got["rows"], sf.stim)
 
 
+# a marker outlet as event tools publish them: one string channel, labels as samples, no desc
+MARKERS = """
+out = pylsl.StreamOutlet(pylsl.StreamInfo(sys.argv[1], sys.argv[2], 1, 0.0, "string", ""))
+print("ready", flush=True)
+i, deadline = 0, time.monotonic() + 90
+while time.monotonic() < deadline:
+    out.push_sample([("ch_12A", "ch_13A", "ch_21A", "ch_99A")[i % 4]])
+    i += 1
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.lsl
+@pytest.mark.slow
+def test_marker_stream_found_by_type_with_labels_from_a_file(tmp_path, children):
+    stype = unique("RigMarkers")  # unique, mixed case; asked for in lower case
+    wait_line(children.add(spawn(MARKERS, unique("markers"), stype)))
+    labels = tmp_path / "labels.txt"
+    labels.write_text("# electrodes of the rig, in index order\nch_12A\nch_13A\nch_21A\n")
+    out = tmp_path / "live.nix"
+    live = children.add(spawn_cli("live", "--input-type", stype.lower(), "--labels", labels,
+                                  "--stim-stream", unique("stim"), "--duration", "3", "--out", out,
+                                  "--json", "--quiet", "--ideal", "--min-interval-ms", "1",
+                                  "--resolve-timeout", "30"))
+    code, s, err = finish_json(live, timeout=90)
+    assert code == 0, err
+    inp = s["input"]
+    assert inp["labels_from"] == "labels" and inp["layout"].startswith("electrode labels")
+    assert inp["received"] == inp["delivered"] + sum(inp["dropped"].values())
+    assert abs(inp["dropped"]["unmapped"] - inp["received"] / 4) <= 1  # ch_99A: no electrode
+    assert s["stimulations"] >= 20
+    from bioloop.session import read_session
+
+    sf = read_session(out)
+    assert sf.input.labels == ("ch_12A", "ch_13A", "ch_21A")
+    assert set(sf.stim.electrode.tolist()) == {0, 1, 2}
+
+
+def test_live_input_options_refused_in_one_line(tmp_path, capsys):
+    from bioloop.cli import main
+
+    out = str(tmp_path / "s.nix")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    twice = tmp_path / "twice.txt"
+    twice.write_text("a\nb\na\n")
+    cases = [
+        (["live", "--out", out], "--input-stream NAME or by --input-type TYPE"),
+        (["live", "--input-stream", "x", "--input-type", "y", "--out", out], "one of them"),
+        (["live", "--input-stream", "x", "--electrodes", "4", "--labels", str(twice), "--out", out],
+         "not both"),
+        (["live", "--input-stream", "x", "--electrodes", "0", "--out", out], "at least 1"),
+        (["live", "--input-stream", "x", "--voltage", "--electrodes", "4", "--out", out],
+         "one electrode per channel"),
+        (["live", "--input-stream", "x", "--labels", str(empty), "--out", out], "holds no label"),
+        (["live", "--input-stream", "x", "--labels", str(twice), "--out", out], "'a' twice"),
+        (["live", "--input-stream", "x", "--labels", str(tmp_path / "none.txt"), "--out", out],
+         "none.txt"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (argv, err)
+
+
 # --- mne-lsl at both ends -----------------------------------------------------------------
 
 FS = 10_000.0

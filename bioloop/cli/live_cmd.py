@@ -97,7 +97,7 @@ def _input_options(args) -> dict:
 
 
 def read_labels(path) -> tuple[str, ...]:
-    """Electrode labels of a text file: one per line in index order; blank lines and ``#`` comments skipped.
+    r"""Electrode labels of a text file: one per line in index order; blank lines and ``#`` comments skipped.
 
     Raises
     ------
