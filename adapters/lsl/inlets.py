@@ -103,15 +103,20 @@ def electrode_indices(values, n_electrodes: int) -> tuple[np.ndarray, dict[str, 
     refused : dict
         Boolean masks by reason: ``non_integral_index`` (fractions, NaN, infinities),
         ``negative_index``, ``unmapped`` (``>= n_electrodes``); at most one is true per value.
+        Empty when an integer stream's values are all electrodes.
 
     Examples
     --------
     >>> idx, bad = electrode_indices(np.array([0.0, 2.0, 1.5, -1.0, 7.0, np.nan]), 4)
     >>> idx.tolist(), {k: np.flatnonzero(v).tolist() for k, v in bad.items()}
     ([0, 2, 0, 0, 0, 0], {'non_integral_index': [2, 5], 'negative_index': [3], 'unmapped': [4]})
+    >>> electrode_indices(np.array([3, 0], np.int32), 4)
+    (array([3, 0]), {})
     """
     v = np.asarray(values)
     if v.dtype.kind in "iu":
+        if v.size and 0 <= v.min() and v.max() < n_electrodes:  # the usual case, kept cheap
+            return v.astype(np.int64), {}
         whole = np.ones(v.shape, bool)
         negative = v < 0
         unmapped = v >= n_electrodes
@@ -369,11 +374,14 @@ class LSLSpikeSource(_LiveSource):
             el, refused = marker_indices(data[:, 0], self._labels)
         else:
             el, refused = electrode_indices(data[:, 0], len(self._labels))
-        ok = np.ones(n, bool)
-        for reason, mask in refused.items():
-            self._dropped[reason] += int(mask.sum())
-            ok &= ~mask
-        late = ok & (ts < t_start)
+        if refused:
+            ok = ~(refused["non_integral_index"] | refused["negative_index"] | refused["unmapped"])
+            for reason, mask in refused.items():
+                self._dropped[reason] += int(mask.sum())
+            late = ok & (ts < t_start)
+        else:
+            ok = True
+            late = ts < t_start
         self._dropped["late"] += int(late.sum())
         keep = ok & ~late
         order = np.argsort(ts[keep], kind="stable")
