@@ -607,7 +607,7 @@ def test_resolution_errors_list_visible_streams_and_refuse_wrong_formats(childre
         LSLVoltageSource(name=f"{base}-volts", timeout=5.0, labels=["a", "b", "c"])
     # a spike stream that names no electrodes needs them from the caller, and says how
     with pytest.raises(ValueError, match="names no electrodes.*--electrodes N.*--labels FILE"):
-        LSLSpikeSource(source_id=f"{base}-dup-2", timeout=5.0)
+        LSLSpikeSource(source_id=f"{base}-dup-3", timeout=5.0)
     # a float32 stream is a spike stream like any other once its electrodes are known
     with LSLSpikeSource(name=f"{base}-float", timeout=5.0, n_electrodes=4) as src:
         assert src.layout == "electrode" and src.stats()["labels_from"] == "n_electrodes"
