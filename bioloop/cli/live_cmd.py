@@ -61,8 +61,7 @@ def run(args) -> dict:
             monitor = registry.load("bioloop.monitors", "lsl")(args.monitor_stream, n_clusters)
         timing = LiveTiming(duration=args.duration, hold=args.hold_ms * 1e-3, budget=args.budget_ms * 1e-3)
         summary = run_loop(source, opts, out, clock=source.clock, sink=sink, timing=timing, monitor=monitor,
-                           source_meta={"stream": args.input_stream or f"type={args.input_type}", "kind": kind,
-                                        "clock": "LSL local_clock"})
+                           source_meta={"stream": args.input_stream, "kind": kind, "clock": "LSL local_clock"})
         summary["input"] = source.stats()
         summary["output"] = sink.stats()
         if monitor is not None:
