@@ -2,15 +2,15 @@
 
 Per channel, the noise level is the robust estimate ``sigma = median(|x - median(x)|) / 0.6745``
 (the median absolute deviation scaled to a Gaussian's standard deviation, Quiroga et al. 2004;
-computed by ``scipy.stats.median_abs_deviation(scale="normal")``) over a running window of the
-most recent samples, refreshed every ``update`` seconds. A spike is a threshold crossing: the
-first sample of a run beyond ``threshold * sigma`` from the window's median, in the chosen
-polarity (the crossing rule of Elephant's ``threshold_detection``, which offline detection
-uses). Crossings closer than ``dead_time`` to the channel's last kept spike are suppressed (and
-counted) by :func:`bioloop.spiketools.dead_time_mask`, the same rule offline detection applies,
-so both find the same spikes in the same signal once the noise estimates agree. Detection
-starts once the window holds ``warmup`` seconds of samples. NaN values are counted, never cross,
-and do not enter the noise estimate.
+:func:`bioloop.spiketools.robust_noise`, the one estimate offline detection uses too) over a
+running window of the most recent samples, refreshed every ``update`` seconds. A spike is a
+threshold crossing: the first sample of a run beyond ``threshold * sigma`` from the window's
+median, in the chosen polarity (the crossing rule of Elephant's ``threshold_detection``, which
+offline detection uses). Crossings closer than ``dead_time`` to the channel's last kept spike
+are suppressed (and counted) by :func:`bioloop.spiketools.dead_time_mask`, the same rule offline
+detection applies, so both find the same spikes in the same signal once the noise estimates
+agree. Detection starts once the window holds ``warmup`` seconds of samples. NaN values are
+counted, never cross, and do not enter the noise estimate.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import median_abs_deviation
 
 from bioloop import validate as _v
-from bioloop.spiketools import dead_time_mask
+from bioloop.spiketools import dead_time_mask, robust_noise
 
 POLARITIES = ("negative", "positive", "both")
 ESTIMATE_SAMPLES = 4096  #: samples per channel the noise estimate uses at most (strided)
@@ -126,9 +125,7 @@ class ThresholdDetector:
         # a strided subset keeps the refresh cheap; the MAD of 4096 Gaussian samples is within
         # about 2 % (1 s.d.) of the full window's
         window = window[:: max(1, window.shape[0] // ESTIMATE_SAMPLES)]
-        window = window.astype(np.float64)
-        self.center = np.median(window, axis=0)
-        self.sigma = median_abs_deviation(window, axis=0, center=np.median, scale="normal")
+        self.center, self.sigma = robust_noise(window, axis=0)
         self._since_update = 0
 
     def _remember(self, x: np.ndarray) -> None:
