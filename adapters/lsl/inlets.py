@@ -39,7 +39,7 @@ import numpy as np
 
 from bioloop import validate as _v
 from bioloop.sources import LiveSource
-from bioloop.types import SpikeEvents
+from bioloop.types import SpikeEvents, _trusted
 
 from .connection import GAP_AFTER, InletConnection
 from .detect import DetectorConfig, ThresholdDetector
@@ -60,6 +60,11 @@ _NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _ELECTRODE_COLUMN = {"electrode", "electrodes", "channel", "channels", "chan", "ch", "index",
                      "electrode_index", "channel_index", "id"}
 _UNIT_COLUMN = {"unit", "units", "unit_id", "cluster", "sort"}
+#: shared empty arrays of an empty chunk (never written to)
+_NO_TIMES = np.zeros(0)
+_NO_UNITS = np.zeros(0, np.int64)
+_NO_TIMES.flags.writeable = False
+_NO_UNITS.flags.writeable = False
 
 
 def _labels_from(labels, n_electrodes, from_stream, what: str) -> tuple[str, ...]:
@@ -357,7 +362,8 @@ class LSLSpikeSource(_LiveSource):
         """
         if self._closed:
             return None
-        _v.real("timeout", timeout, lo=0.0)
+        if type(timeout) is not float or not timeout >= 0.0:  # the loop's float: checked cheaply
+            _v.real("timeout", timeout, lo=0.0)
         # the watermark is taken before the pull, which may block (waiting, or re-opening the
         # stream after a gap): whatever is stamped after it comes in this chunk or the next
         before = self._clock()
@@ -368,8 +374,8 @@ class LSLSpikeSource(_LiveSource):
         t_stop = max(t_start, before - self._lateness)
         if n == 0:
             self._t_stop = t_stop
-            self.last_units = np.zeros(0, np.int64)
-            return SpikeEvents(np.zeros(0), np.zeros(0, np.int64), self._labels, t_start, t_stop)
+            self.last_units = _NO_UNITS
+            return self._chunk(_NO_TIMES, _NO_UNITS, t_start, t_stop)
         if self.is_marker:
             el, refused = marker_indices(data[:, 0], self._labels)
         else:
@@ -382,10 +388,14 @@ class LSLSpikeSource(_LiveSource):
         else:
             ok = True
             late = ts < t_start
-        self._dropped["late"] += int(late.sum())
-        keep = ok & ~late
-        order = np.argsort(ts[keep], kind="stable")
-        times = ts[keep][order]
+        if ok is True and ts[0] >= t_start and (n == 1 or np.all(ts[1:] >= ts[:-1])):
+            keep = slice(None)  # the usual case: every spike kept, already in time order
+            times, chans, order = ts, el, slice(None)
+        else:
+            self._dropped["late"] += int(late.sum())
+            keep = ok & ~late
+            order = np.argsort(ts[keep], kind="stable")
+            times, chans = ts[keep][order], el[keep][order]
         if times.size:
             t_stop = max(t_stop, float(times[-1]))
         self._t_stop = t_stop
@@ -393,9 +403,16 @@ class LSLSpikeSource(_LiveSource):
             u = data[keep, 1][order].astype(np.float64)
             self.last_units = np.where(np.isfinite(u), u, -1).astype(np.int64)
         else:
-            self.last_units = np.zeros(0, np.int64)
+            self.last_units = _NO_UNITS
         self._delivered += int(times.size)
-        return SpikeEvents(times, el[keep][order], self._labels, t_start, t_stop)
+        return self._chunk(times, chans, t_start, t_stop)
+
+    def _chunk(self, times: np.ndarray, chans: np.ndarray, t_start: float, t_stop: float) -> SpikeEvents:
+        """The chunk, built without re-validation: ``read_chunk`` has just made every field
+        with the dtypes, order and bounds :class:`SpikeEvents` requires (float64 times, sorted,
+        in ``[t_start, t_stop]``; int64 electrodes below ``len(labels)``)."""
+        return _trusted(SpikeEvents, times=times, channels=chans, labels=self._labels,
+                        t_start=float(t_start), t_stop=float(t_stop))
 
     def stats(self) -> dict:
         """Counts (received = delivered + every drop), what was assumed, gaps, clock offset."""
@@ -511,7 +528,8 @@ class LSLVoltageSource(_LiveSource):
         """
         if self._closed:
             return None
-        _v.real("timeout", timeout, lo=0.0)
+        if type(timeout) is not float or not timeout >= 0.0:  # the loop's float: checked cheaply
+            _v.real("timeout", timeout, lo=0.0)
         data, ts = self._conn.pull(timeout)
         c = self._counts
         c["samples_received"] += ts.size

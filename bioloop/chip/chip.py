@@ -72,6 +72,11 @@ class RunResult:
         return FireEvents.from_dense(self.fires, gclk_hz, self.t0)
 
 
+#: the group arrays of an empty batch (shared; the kernels only read them)
+_NO_INT = np.zeros(0, np.int64)
+_ZERO_START = np.zeros(1, np.int64)
+
+
 @dataclass(frozen=True)
 class EventResult:
     """Output of :meth:`Chip.run_events`: FIRE events and what the chip did not use.
@@ -595,42 +600,38 @@ class Chip:
                 raise ValueError(f"event for axon {int(ax.max())}; axons are 0..{K_AXONS - 1}")
         t_end = int(cyc[-1]) + 1 if cyc.size else self.cycle
         if until is not None:
-            until = _v.integer("until", until, lo=self.cycle)
+            if type(until) is not int:  # the loops' plain int needs no conversion
+                until = _v.integer("until", until, lo=self.cycle)
+            if until < self.cycle:
+                raise ValueError(f"until = {until} is outside the valid range [{self.cycle:g}, inf]")
             if until < t_end:
                 raise ValueError(f"until = {until} is before the last event's cycle {t_end - 1}")
             t_end = until
         if self._noc_rt is not None:
             return self._run_events_routed(cyc, clu, ax, t_end)
-        # unique (cycle, cluster, axon), sorted; repeats are merged into one pulse
-        key = (cyc * self.n_clusters + clu) * K_AXONS + ax
-        if key.size > 1 and np.any(key[1:] <= key[:-1]):
-            key = np.sort(key, kind="stable")
-            ukey = key[np.concatenate(([True], key[1:] != key[:-1]))]
-        else:
-            ukey = key
-        merged = int(key.size - ukey.size)
-        ax_u = ukey % K_AXONS
-        grp_key = ukey // K_AXONS
-        if ukey.size:
-            starts = np.flatnonzero(np.concatenate(([True], grp_key[1:] != grp_key[:-1])))
-        else:  # no events: only advance the clusters to t_end
-            starts = np.zeros(0, np.int64)
-        grp = grp_key[starts]
-        grp_cycle = grp // self.n_clusters
-        grp_cluster = grp % self.n_clusters
-        grp_start = np.append(starts, ukey.size).astype(np.int64)
-        fire_mask = np.zeros(grp.size, np.uint32)
+        if cyc.size:
+            grp_cycle, grp_cluster, grp_start, ax_u, merged = self._groups(cyc, clu, ax)
+        else:  # no events (a live loop keeping time): only advance the clusters to t_end
+            grp_cycle = grp_cluster = ax_u = _NO_INT
+            grp_start, merged = _ZERO_START, 0
+        fire_mask = np.zeros(grp_cycle.size, np.uint32)
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
         kernels.run_events(grp_cycle, grp_cluster, grp_start, ax_u, t_end, self._G, self._nz, self._v, self._pend,
                            self._refr, self._last, vth, step, rest, rfr, lat, vdd, nabs, lateral,
                            self.config.leak_mode == "every_cycle", fire_mask, ignored)
         self.cycle = t_end
-        bits = ((fire_mask[:, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
+        return EventResult(self._fires_of(grp_cycle, grp_cluster, fire_mask), int(ax_u.size), merged,
+                           int(ignored[0]), t_end)
+
+    def _fires_of(self, grp_cycle, grp_cluster, fire_mask) -> FireEvents:
+        """FIRE events of the groups' fire bit masks (bit d: dend d fired), in group order."""
+        fired = np.flatnonzero(fire_mask)  # few groups fire: unpack only those
+        bits = ((fire_mask[fired, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
         gi, dn = np.nonzero(bits)
-        fires = _trusted(FireEvents, cycles=grp_cycle[gi].astype(np.int64), cluster=grp_cluster[gi].astype(np.int64),
-                         dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
-        return EventResult(fires, int(ukey.size), merged, int(ignored[0]), t_end)
+        gi = fired[gi]
+        return _trusted(FireEvents, cycles=grp_cycle[gi].astype(np.int64), cluster=grp_cluster[gi].astype(np.int64),
+                        dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
 
     def _groups(self, cyc, clu, ax):
         """Unique sorted pulses grouped by (cycle, cluster): (cycle, cluster, start, axon, merged)."""

@@ -73,19 +73,21 @@ class LiveLoop:
         self.cycle = 0  #: first chip cycle not yet run
         self.behind = False
         self._gaps_noted: dict[int, bool] = {}
+        self._no_frames = AxonFrames([], [], [], self.g)  #: what idle() runs the chip on
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self, source: Source, should_stop: Callable[[], bool] = lambda: False) -> SessionLog:
         """Until the duration has passed, the source ends, ``should_stop()`` or Ctrl-C; the log is
         always finished."""
         wall0 = time.perf_counter()
+        live, poll = isinstance(source, LiveSource), float(self.timing.poll)
         try:
             while not should_stop() and self.clock() < self.t_end:
-                chunk = source.read_chunk(timeout=self.timing.poll)
+                chunk = source.read_chunk(timeout=poll)
                 if chunk is None:
                     self.log.note(self.clock() - self.t0, "source_closed", "the source ended")
                     break
-                if isinstance(source, LiveSource):
+                if live:
                     self._note_gaps(source.gaps)
                 if len(chunk):
                     self.process(chunk)
@@ -103,7 +105,7 @@ class LiveLoop:
         self.log.tick()
         target = int(math.floor((min(self.clock(), self.t_end) - self.timing.hold - self.t0) * self.g))
         if target > self.cycle:
-            self.cycle = self.backend.evolve(AxonFrames([], [], [], self.g), until=target).t_end
+            self.cycle = self.backend.evolve(self._no_frames, until=target).t_end
 
     # ---- one chunk --------------------------------------------------------------------------
     def process(self, chunk: SpikeEvents) -> None:
@@ -115,7 +117,7 @@ class LiveLoop:
         self.cycle = step.t_end
         fires = step.fires
         ready = self.clock()
-        newest = chunk.times[index].max() if index.size else chunk.times[-1]
+        newest = chunk.times[-1] if index.size in (0, len(chunk)) else chunk.times[index].max()
         stim = self._stimulate(fires, ready, ready - float(newest))
         latency = None
         if len(stim.commands):
