@@ -85,6 +85,18 @@ class _Outlet:
             self.pushed += int(stamps.size)
         return int(stamps.size)
 
+    def push_one(self, values: list, stamp: float) -> int:
+        """Send one sample (a list of ``channels`` numbers) stamped ``stamp``, as :meth:`push`
+        does a batch of one, without building arrays. Returns 1 if sent, 0 if refused."""
+        if self._outlet is None:
+            raise ValueError(f"the LSL outlet {self.name!r} is closed")
+        if not stamp > 0:
+            self.refused["timestamp_not_positive"] += 1
+            return 0
+        self._outlet.push_sample(values, stamp)
+        self.pushed += 1
+        return 1
+
     def have_consumers(self) -> bool:
         return self._outlet.have_consumers()
 
@@ -330,6 +342,11 @@ class LSLStimSink(_OutletFacade, Sink):
         if not isinstance(commands, StimCommands):
             raise TypeError(f"commands must be StimCommands, got {type(commands).__name__}")
         if len(commands) == 0:
+            return
+        if len(commands) == 1 and commands.electrode[0] < len(self.labels):  # the live loop's usual case
+            self._out.push_one([float(commands.electrode[0]), float(commands.amplitude[0]) * 1e6,
+                                float(commands.phase_width[0]) * 1e6, float(commands.interphase[0]) * 1e6],
+                               float(commands.times[0]) + self.time_offset)
             return
         ok = commands.electrode < len(self.labels)
         self.refused["electrode_out_of_range"] += int((~ok).sum())

@@ -75,6 +75,7 @@ class RunResult:
 #: the group arrays of an empty batch (shared; the kernels only read them)
 _NO_INT = np.zeros(0, np.int64)
 _ZERO_START = np.zeros(1, np.int64)
+_ONE_GROUP = np.array([0, 1], np.int64)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class Chip:
         if not isinstance(config, ChipConfig):
             raise TypeError(f"config must be a ChipConfig, got {type(config).__name__}")
         self.config = config
+        self._empty_fires: FireEvents | None = None  #: what a batch without FIREs gives (_no_fires)
         self.n_clusters = _v.integer("n_clusters", n_clusters, lo=1, hi=65_536)
         if seed is not None:
             seed = _v.integer("seed", seed, lo=0)
@@ -627,14 +629,27 @@ class Chip:
     def _fires_of(self, grp_cycle, grp_cluster, fire_mask) -> FireEvents:
         """FIRE events of the groups' fire bit masks (bit d: dend d fired), in group order."""
         fired = np.flatnonzero(fire_mask)  # few groups fire: unpack only those
+        if fired.size == 0:
+            return self._no_fires()
         bits = ((fire_mask[fired, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
         gi, dn = np.nonzero(bits)
         gi = fired[gi]
         return _trusted(FireEvents, cycles=grp_cycle[gi].astype(np.int64), cluster=grp_cluster[gi].astype(np.int64),
                         dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
 
+    def _no_fires(self) -> FireEvents:
+        """An empty FireEvents at this chip's GCLK (one per chip; its arrays are read-only)."""
+        gclk = float(self.config.gclk_hz)
+        if self._empty_fires is None or self._empty_fires.gclk_hz != gclk:
+            empty = np.zeros(0, np.int64)
+            empty.flags.writeable = False
+            self._empty_fires = _trusted(FireEvents, cycles=empty, cluster=empty, dend=empty, gclk_hz=gclk)
+        return self._empty_fires
+
     def _groups(self, cyc, clu, ax):
         """Unique sorted pulses grouped by (cycle, cluster): (cycle, cluster, start, axon, merged)."""
+        if cyc.size == 1:  # a live loop's usual batch: one pulse, one group
+            return cyc, clu, _ONE_GROUP, ax, 0
         key = (cyc * self.n_clusters + clu) * K_AXONS + ax
         if key.size > 1 and np.any(key[1:] <= key[:-1]):
             key = np.sort(key, kind="stable")
