@@ -564,11 +564,15 @@ class Stimulator:
         recent = np.empty(self._recent.size + todo.size)
         recent[:self._recent.size] = self._recent
         out = np.zeros(todo.size, np.int8)
-        n_recent = _timing_kernel(np.ascontiguousarray(times[todo]), np.ascontiguousarray(electrode[todo]),
-                                  self._last, recent, self._recent.size, cfg.min_interval - TIME_TOL,
+        if todo.size == code.size:  # nothing refused yet (the usual case): no copies
+            t, e = np.ascontiguousarray(times), np.ascontiguousarray(electrode)
+        else:
+            t, e = times[todo], electrode[todo]
+        n_recent = _timing_kernel(t, e, self._last, recent, self._recent.size, cfg.min_interval - TIME_TOL,
                                   int(cfg.rate_cap), RATE_WINDOW - TIME_TOL, out)
-        code[todo[out == 1]] = _CODE["min_interval"]
-        code[todo[out == 2]] = _CODE["rate_cap"]
+        if out.any():
+            code[todo[out == 1]] = _CODE["min_interval"]
+            code[todo[out == 2]] = _CODE["rate_cap"]
         recent = recent[:n_recent]
         # later FIREs come at or after times[-1]: deliveries older than the window can go
         cutoff = float(times[-1]) - RATE_WINDOW + TIME_TOL

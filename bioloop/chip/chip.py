@@ -631,9 +631,14 @@ class Chip:
         fired = np.flatnonzero(fire_mask)  # few groups fire: unpack only those
         if fired.size == 0:
             return self._no_fires()
-        bits = ((fire_mask[fired, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
-        gi, dn = np.nonzero(bits)
-        gi = fired[gi]
+        if fired.size == 1:  # one group fired (a live batch): its dends from the mask's bits
+            g, mask = int(fired[0]), int(fire_mask[fired[0]])
+            dn = np.array([d for d in range(N_DENDS) if mask >> d & 1], np.int64)
+            gi = np.full(dn.size, g)
+        else:
+            bits = ((fire_mask[fired, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
+            gi, dn = np.nonzero(bits)
+            gi = fired[gi]
         return _trusted(FireEvents, cycles=grp_cycle[gi].astype(np.int64), cluster=grp_cluster[gi].astype(np.int64),
                         dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
 
