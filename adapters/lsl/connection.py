@@ -183,10 +183,13 @@ class InletConnection:
         now = self._pylsl.local_clock()
         if stamps:
             self._last_data = now
-        if now >= self._next_clock and self._inlet is not None:
+        # upkeep (clock offset, liveness) waits for a pull without data, when the caller has
+        # time, so it does not delay a spike; a stream that never pauses gets it one interval late
+        late = self._clock_interval if stamps else 0.0
+        if now >= self._next_clock + late and self._inlet is not None:
             self._refresh_clock()
             self._next_clock = now + self._clock_interval
-        self._poll_liveness()
+        self._poll_liveness(late=self._liveness_interval if stamps else 0.0)
         if not stamps:
             return self._empty(n_ch)
         data = np.concatenate(datas) if len(datas) > 1 else datas[0]
@@ -210,9 +213,9 @@ class InletConnection:
             inlet.close_stream()
             del inlet
 
-    def _poll_liveness(self, force: bool = False) -> None:
+    def _poll_liveness(self, force: bool = False, late: float = 0.0) -> None:
         now = self._pylsl.local_clock()
-        if self._watch is None or (not force and now < self._next_liveness):
+        if self._watch is None or (not force and now < self._next_liveness + late):
             return
         self._next_liveness = now + self._liveness_interval
         infos = {i.uid(): i for i in self._watch.results()}
