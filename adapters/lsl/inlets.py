@@ -38,7 +38,7 @@ import re
 import numpy as np
 
 from bioloop import validate as _v
-from bioloop.sources import Source
+from bioloop.sources import LiveSource
 from bioloop.types import SpikeEvents
 
 from .connection import GAP_AFTER, InletConnection
@@ -175,7 +175,7 @@ def _column_labels(xml: str, n_channels: int) -> tuple[str, ...] | None:
     return found if found is not None and len(found) == n_channels else None
 
 
-class _LiveSource(Source):
+class _LiveSource(LiveSource):
     """Shared bookkeeping of the two live sources."""
 
     _conn: InletConnection
