@@ -132,7 +132,7 @@ class DaskExecutor(Executor):
         futures = self.client.map(fn, items, key=keys, **kwargs)
         by_key = dict(zip(keys, items, strict=True))
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=self.client.loop):
                 try:
                     outcome = fut.result()
                 except Exception as exc:  # the infrastructure failed the item (e.g. a killed worker)
