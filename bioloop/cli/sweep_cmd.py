@@ -33,6 +33,7 @@ def run(args) -> dict:
     from pathlib import Path
 
     from bioloop.sweep import DaskExecutor, load, mismatch_spec, mismatch_study, run_sweep
+    from bioloop.sweep.run import check_out
 
     if (args.sweep is None) == (args.builtin is None):
         raise ValueError("give a SWEEP.toml or --builtin NAME (exactly one)")
@@ -44,6 +45,7 @@ def run(args) -> dict:
     else:
         spec = load(args.sweep)  # every check that needs no worker happens here, before submitting
         out = Path(args.out or f"sweep-{Path(args.sweep).stem}")
+    check_out(out, args.resume)
     with DaskExecutor(workers=args.workers, scheduler=args.scheduler, timeout=args.timeout) as ex:
         summary = run_sweep(spec, ex, out, resume=args.resume, progress=not args.quiet,
                             plots=not args.no_plots)

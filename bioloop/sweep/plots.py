@@ -66,11 +66,14 @@ def plot_metrics(df, varied: list[str], out_dir) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = []
     for axis in varied:
-        xs = ok[axis]
-        numeric = xs.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).all()
-        levels = sorted(set(xs), key=lambda v: (str(type(v)), v if numeric else str(v)))
+        if axis == "recording":  # one level per recording, well and window
+            xs = [_recording_label(r) for r in ok[["recording", "well", "start", "stop"]].itertuples()]
+        else:
+            xs = [_level(v) for v in ok[axis]]  # a missing value (the default) is one level
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xs)
+        levels = sorted(set(xs), key=lambda v: (v is not None, v if numeric else str(v)))
         pos = {v: (float(v) if numeric else float(i)) for i, v in enumerate(levels)}
-        x = xs.map(pos).to_numpy(float)
+        x = np.array([pos[v] for v in xs], float)
         for metric in metrics_of(df, set(varied) | set(_axes_of(df))):
             y = ok[metric].astype(float).to_numpy()
             fig = Figure(figsize=(5.5, 3.8), layout="constrained")
@@ -79,7 +82,8 @@ def plot_metrics(df, varied: list[str], out_dir) -> list[str]:
             ax.plot(x, y, "o", ms=3, alpha=0.5, color="tab:blue", label="cells")
             means = [np.nanmean(y[x == pos[v]]) if np.isfinite(y[x == pos[v]]).any() else np.nan
                      for v in levels]
-            ax.plot([pos[v] for v in levels], means, "-", color="k", lw=1.2, label="mean")
+            ax.plot([pos[v] for v in levels], means, "-" if numeric else "_", color="k", lw=1.2,
+                    ms=24, mew=1.5, label="mean")
             if not numeric:
                 ax.set_xticks([pos[v] for v in levels], [_label(v) for v in levels],
                               rotation=20 if len(levels) > 3 else 0, fontsize=8)
@@ -101,6 +105,25 @@ def _axes_of(df) -> list[str]:
     return cols[cols.index("key") + 1: cols.index("status")]
 
 
+def _recording_label(r) -> str:
+    text = Path(r.recording).name
+    if _level(r.well) is not None:
+        text += f" {r.well}"
+    if _level(r.start) is not None or _level(r.stop) is not None:
+        lo, hi = _level(r.start), _level(r.stop)
+        text += f" [{'' if lo is None else f'{lo:g}'}, {'' if hi is None else f'{hi:g}'}] s"
+    return text
+
+
+def _level(v):
+    """An axis value as a plot level: numpy scalars as Python ones, NaN and None as None."""
+    if hasattr(v, "item") and hasattr(v, "dtype"):
+        v = v.item()
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return v
+
+
 def _label(v) -> str:
-    text = str(v)
-    return ("..." + text[-22:]) if len(text) > 25 else text
+    text = "default" if v is None else str(v)
+    return ("..." + text[-32:]) if len(text) > 35 else text

@@ -77,9 +77,6 @@ class ResultStore:
                 out[p.stem] = rec
         return out
 
-    def any(self) -> bool:
-        return any(self.cells_dir.glob("*.json"))
-
 
 def _jsonable(obj):
     if isinstance(obj, dict):

@@ -18,6 +18,22 @@ from .spec import SweepSpec
 MAX_LISTED_FAILURES = 10
 
 
+def check_out(out, resume: bool) -> None:
+    """Refuse an ``out`` that is a file, or that holds results when not resuming (before any
+    worker is started).
+
+    Raises
+    ------
+    ValueError
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a folder")
+    if not resume and (out / "cells").is_dir() and any((out / "cells").glob("*.json")):
+        raise ValueError(f"--out {str(out)!r} holds results of an earlier sweep; add --resume to "
+                         "finish it, or choose another folder")
+
+
 def run_sweep(spec: SweepSpec, executor: Executor, out, *, resume: bool = False,
               progress: bool = True, plots: bool = True) -> dict:
     """Run every cell of ``spec`` that has no finished result in ``out``.
@@ -53,10 +69,8 @@ def run_sweep(spec: SweepSpec, executor: Executor, out, *, resume: bool = False,
 
     wall0 = time.perf_counter()
     out = Path(out)
+    check_out(out, resume)
     store = ResultStore(out)
-    if not resume and store.any():
-        raise ValueError(f"--out {str(out)!r} holds results of an earlier sweep; add --resume to "
-                         "finish it, or choose another folder")
     done = store.finished() if resume else {}
     todo = [c for c in spec.cells if c.key not in done]
     session_dir = None

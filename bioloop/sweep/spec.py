@@ -54,6 +54,7 @@ AXES = {
 _RECORDING = {"replay": "required", "compare": "optional", "chip": None}
 CHIP_FIELDS = tuple(f.name for f in dataclasses.fields(ChipConfig) if f.name != "gclk_hz")
 RECORDING_KEYS = ("path", "well", "start", "stop", "format")
+_RECORDING_PARTS = ("well", "start", "stop")  #: table columns of the recording axis besides its path
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,8 @@ def from_dict(data: dict, *, base_dir=".", source: str = "<dict>") -> SweepSpec:
         columns = [c.axes() for c in cells]
         names = list(dict.fromkeys(k for col in columns for k in col))
         varied = tuple(n for n in names if len({json.dumps(col.get(n)) for col in columns}) > 1)
+    # a recording's well and window are part of the recording axis
+    varied = tuple(dict.fromkeys("recording" if n in _RECORDING_PARTS else n for n in varied))
     _check_unique(cells)
     _check_values(cells)
     return SweepSpec(kind, tuple(cells), varied, source, keep)
