@@ -247,10 +247,12 @@ def test_mismatch_study_over_chip_instances(tmp_path):
     assert (s["ok"], s["failed"]) == (16, 0)
     m = mismatch_study(spec, tmp_path)
     assert m["chips"] == 16
-    # as tests/test_chip_devices.py: variation flips only margin decisions, none for theta >= 4
+    # as tests/test_chip_devices.py: variation flips only decisions at the margin (s = theta or
+    # theta - 1), a small fraction of all (1,000 chips: 0.2 %, most at theta 1)
     assert m["flips_beyond_margin"] == 0
-    assert all(int(k.split(",")[0].split()[1]) <= 3 for k in m["flip_rate"])
-    assert m["flips_total"] / m["decisions_total"] < 0.05
+    assert all(s in (th, th - 1) for th, s in
+               (map(int, k.replace("theta", "").replace("s", "").split(",")) for k in m["flip_rate"]))
+    assert 0 < m["flips_total"] / m["decisions_total"] < 0.05
     # Fig. 11: instances differ by tens of ns at 850 mV (the paper saw about 60 ns)
     for th in (5, 7):
         assert 10 < m[f"theta_{th}"]["spread_ns"]["at_max_v_th"] < 200
