@@ -13,8 +13,11 @@ timed. Reported:
 - ``parallel_efficiency`` = t1 / (2 t2), warm workers (target >= 0.8 on 2 free cores);
 - ``dask_overhead_per_cell_ms``: (t1 - sum of the cells' own wall time on the worker) / cells
   on 1 worker: scheduling, transfer, writing the cell file, the table (plots are off);
-- the same cells serially in this process (``serial_s``), and the cold start (cluster up and
-  warm-up) apart.
+- ``worker_occupancy`` per run (the cells' own time / (workers x wall)) and its ratio 2 over 1:
+  the efficiency with the cells' own speed divided out, which a machine whose load changes
+  between the runs does not distort;
+- the same cells serially in this process (``serial_in_process``), and the cold start
+  (cluster up and warm-up) apart.
 
 Prints one JSON object on stdout (``--out FILE`` also writes it). Run from the repository root::
 
@@ -103,6 +106,12 @@ def main(argv=None) -> dict:
     r1, r2 = result["runs"]["workers_1"], result["runs"]["workers_2"]
     eff = r1["wall_s"] / (2 * r2["wall_s"])
     result["parallel_efficiency"] = eff
+    # busy fraction of the workers: the cells' own time over workers x wall. Unlike t1 / (2 t2)
+    # it does not move when other jobs slow every cell down between the two runs
+    for key, workers in (("workers_1", 1), ("workers_2", 2)):
+        run = result["runs"][key]
+        run["worker_occupancy"] = run["cells_wall_s_sum"] / (workers * run["wall_s"])
+    result["occupancy_ratio_2_over_1"] = r2["worker_occupancy"] / r1["worker_occupancy"]
     result["speedup_2_workers"] = r1["wall_s"] / r2["wall_s"]
     result["dask_overhead_per_cell_ms"] = 1e3 * (r1["wall_s"] - r1["cells_wall_s_sum"]) / n
     result["serial_overhead_per_cell_ms"] = 1e3 * (serial["wall_s"] - serial["cells_wall_s_sum"]) / n
