@@ -345,6 +345,10 @@ def test_cli_bad_input_is_one_line_and_exit_2_before_anything_runs(capsys, tmp_p
     assert "does not exist" in bad_cli(capsys, "sweep", tmp_path / "missing.toml")
     assert "exactly one" in bad_cli(capsys, "sweep")
     assert "--chips applies to --builtin" in bad_cli(capsys, "sweep", path, "--chips", "3")
+    assert "--chips 1 must be an integer in 2..1000000" in bad_cli(capsys, "sweep", "--builtin", "mismatch",
+                                                                    "--chips", "1")
+    assert "--workers 0 must be an integer in 1..1024" in bad_cli(capsys, "sweep", "--builtin", "mismatch",
+                                                                   "--workers", "0", "--out", out)
     assert "not allowed with" in bad_cli(capsys, "sweep", path, "--workers", "1", "--scheduler", "tcp://x:1")
 
 

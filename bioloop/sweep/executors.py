@@ -8,6 +8,7 @@ after another in this process; the tests use it to check that Dask changes nothi
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 
@@ -116,8 +117,10 @@ class DaskExecutor(Executor):
             n = 2 if workers is None else workers
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1024:
                 raise ValueError(f"--workers {n!r} must be an integer in 1..1024")
+            # workers log only errors: a sweep's own summary says what happened
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None)
+                                        host="127.0.0.1", dashboard_address=None,
+                                        silence_logs=logging.ERROR)
             self.client = Client(self.cluster, set_as_default=False)
             self.describe = {"executor": "dask", "scheduler": self.cluster.scheduler_address,
                              "workers": n, "local_cluster": True}
