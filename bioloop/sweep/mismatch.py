@@ -12,6 +12,7 @@ firing decision, per theta and s.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,6 @@ def mismatch_study(spec: SweepSpec, out) -> dict:
         (only the non-zero ones are listed), chips with any flip, and the file names.
     """
     from ..chip.variation import S_VALUES, THETAS
-    from ..figures.fig09_integration import t_integ_vs_v_th
 
     out = Path(out)
     store = ResultStore(out)
@@ -60,21 +60,13 @@ def mismatch_study(spec: SweepSpec, out) -> dict:
     recs = [r for r in recs if r is not None and r["status"] == "ok"]
     if not recs:
         raise ValueError("no chip instance of the mismatch sweep finished")
-    seeds = np.array([r["params"]["seed"] for r in recs])
-    v_th = np.asarray(recs[0]["detail"]["v_th_mV"])
-    thetas_t = recs[0]["detail"]["thetas_t_integ"]
-    t = np.array([r["detail"]["t_integ_ns"] for r in recs])  # (chips, thetas, v_th)
-    flips = np.array([r["detail"]["flips"] for r in recs])  # (chips, 7, 15)
-    pairs = np.asarray(recs[0]["detail"]["pairs"])  # (15,)
-    n = len(recs)
-    decisions = n * pairs[None, :] * np.ones((THETAS.size, 1), int)
-    total = flips.sum(axis=0)
-    rate = total / decisions
-    nominal = t_integ_vs_v_th(None, thetas=thetas_t) * 1e9
-    summary = {"chips": n, "v_th_mV": [float(v_th[0]), float(v_th[-1])]}
-    for k, th in enumerate(thetas_t):
+    d = MismatchData.from_records(recs)
+    rate, total, decisions = d.flip_rate, d.flips.sum(axis=0), d.decisions
+    summary = {"chips": d.chips, "v_th_mV": [float(d.v_th_mV[0]), float(d.v_th_mV[-1])]}
+    t = d.t_integ_ns
+    for k, th in enumerate(d.thetas_t_integ):
         summary[f"theta_{th}"] = {
-            "t_integ_ns_nominal_at_max_v_th": float(nominal[k, -1]),
+            "t_integ_ns_nominal_at_max_v_th": float(d.nominal_ns[k, -1]),
             "t_integ_ns_mean_at_max_v_th": float(t[:, k, -1].mean()),
             "spread_ns": {"at_min_v_th": float(np.ptp(t[:, k, 0])),
                           "at_max_v_th": float(np.ptp(t[:, k, -1]))},
@@ -86,7 +78,7 @@ def mismatch_study(spec: SweepSpec, out) -> dict:
                             if total[i, j]}
     summary["flips_total"] = int(total.sum())
     summary["decisions_total"] = int(decisions.sum())
-    summary["chips_with_a_flip"] = int((flips.sum(axis=(1, 2)) > 0).sum())
+    summary["chips_with_a_flip"] = int((d.flips.sum(axis=(1, 2)) > 0).sum())
     summary["flips_beyond_margin"] = int(sum(total[i, j] for i, th in enumerate(THETAS)
                                              for j, s in enumerate(S_VALUES) if s - th not in (-1, 0)))
     with open(out / "mismatch_flip_rate.csv", "w", newline="") as fh:
@@ -98,25 +90,69 @@ def mismatch_study(spec: SweepSpec, out) -> dict:
     with open(out / "mismatch_t_integ.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["chip_seed", "theta", "v_th_mV", "t_integ_ns"])
-        for c, seed in enumerate(seeds):
-            for k, th in enumerate(thetas_t):
-                for j, v in enumerate(v_th):
+        for c, seed in enumerate(d.seeds):
+            for k, th in enumerate(d.thetas_t_integ):
+                for j, v in enumerate(d.v_th_mV):
                     w.writerow([int(seed), th, repr(float(v)), repr(float(t[c, k, j]))])
-    _figure(out / "mismatch.png", v_th, thetas_t, t, nominal, rate, THETAS, S_VALUES, n)
+    _figure(out / "mismatch.png", d)
     summary["files"] = {"png": "mismatch.png", "flip_rate_csv": "mismatch_flip_rate.csv",
                         "t_integ_csv": "mismatch_t_integ.csv"}
     return summary
 
 
-def _figure(path, v_th, thetas_t, t, nominal, rate, thetas, s_values, n) -> None:
+@dataclass(frozen=True)
+class MismatchData:
+    """The finished instances of a mismatch sweep, as arrays."""
+
+    seeds: np.ndarray  #: (chips,)
+    v_th_mV: np.ndarray  #: (V_TH values,)
+    thetas_t_integ: tuple[int, ...]  #: thetas of the T_integ curves
+    t_integ_ns: np.ndarray  #: (chips, thetas, V_TH values)
+    nominal_ns: np.ndarray  #: the mismatch-free chip's curves (thetas, V_TH values)
+    flips: np.ndarray  #: (chips, 7 thetas, 15 s values)
+    pairs: np.ndarray  #: (row, column) pairs of the grid per s value (15,)
+
+    @classmethod
+    def from_records(cls, recs: list[dict]) -> MismatchData:
+        from ..figures.fig09_integration import t_integ_vs_v_th
+
+        first = recs[0]["detail"]
+        thetas = tuple(first["thetas_t_integ"])
+        return cls(seeds=np.array([r["params"]["seed"] for r in recs]),
+                   v_th_mV=np.asarray(first["v_th_mV"]), thetas_t_integ=thetas,
+                   t_integ_ns=np.array([r["detail"]["t_integ_ns"] for r in recs]),
+                   nominal_ns=t_integ_vs_v_th(None, thetas=thetas) * 1e9,
+                   flips=np.array([r["detail"]["flips"] for r in recs]),
+                   pairs=np.asarray(first["pairs"]))
+
+    @property
+    def chips(self) -> int:
+        return int(self.seeds.size)
+
+    @property
+    def decisions(self) -> np.ndarray:
+        """Decisions made per (theta, s) over all chips."""
+        return np.broadcast_to(self.chips * self.pairs[None, :], self.flips.shape[1:])
+
+    @property
+    def flip_rate(self) -> np.ndarray:
+        """Flipped fraction per (theta, s)."""
+        return self.flips.sum(axis=0) / self.decisions
+
+
+def _figure(path, d: MismatchData) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
+    from ..chip.variation import S_VALUES, THETAS
+
+    v_th, t, nominal, rate, n = d.v_th_mV, d.t_integ_ns, d.nominal_ns, d.flip_rate, d.chips
+    thetas, s_values = THETAS, S_VALUES
     fig = Figure(figsize=(14, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     a, b, c = fig.subplots(1, 3)
-    for k, (th, color) in enumerate(zip(thetas_t, ("tab:blue", "tab:orange"), strict=False)):
+    for k, (th, color) in enumerate(zip(d.thetas_t_integ, ("tab:blue", "tab:orange"), strict=False)):
         lo, hi = t[:, k].min(axis=0), t[:, k].max(axis=0)
         p5, p95 = np.percentile(t[:, k], [5, 95], axis=0)
         a.fill_between(v_th, lo, hi, color=color, alpha=0.15, label=f"theta {th}: min-max")
