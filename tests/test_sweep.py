@@ -380,3 +380,33 @@ def test_cli_scheduler_that_does_not_answer(tmp_path):
     assert len(lines) == 1, r.stderr
     assert f"the Dask scheduler at {address} did not answer within 2 s" in lines[0]
     assert time.monotonic() - t0 < 30
+
+
+class _Terminal:
+    """A stderr that says it is a terminal (what tqdm checks), keeping what is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_only(monkeypatch, tmp_path):
+    spec = from_dict({"kind": "chip", "grid": {"seed": [0, 1, 2]}, "fixed": {"duration": 0.2}})
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    run_sweep(spec, SerialExecutor(), tmp_path / "tty", plots=False)
+    assert "sweep:" in term.text and "3/3" in term.text
+    term.text = ""
+    run_sweep(spec, SerialExecutor(), tmp_path / "quiet", progress=False, plots=False)
+    assert term.text == ""
+    monkeypatch.setattr(term, "isatty", lambda: False)
+    run_sweep(spec, SerialExecutor(), tmp_path / "pipe", plots=False)
+    assert term.text == ""
