@@ -64,6 +64,17 @@ def run_sweep(spec: SweepSpec, executor: Executor, out, *, resume: bool = False,
     ------
     ValueError
         ``out`` is a file, or holds results and ``resume`` is off.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bioloop.sweep import SerialExecutor, from_dict
+    >>> spec = from_dict({"kind": "chip", "grid": {"seed": [0, 1]}, "fixed": {"duration": 0.2}})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     first = run_sweep(spec, SerialExecutor(), d, progress=False, plots=False)
+    ...     again = run_sweep(spec, SerialExecutor(), d, resume=True, progress=False, plots=False)
+    >>> (first["ran"], first["ok"]), (again["ran"], again["skipped"])
+    ((2, 2), (0, 2))
     """
     from tqdm import tqdm
 

@@ -178,10 +178,10 @@ def from_dict(data: dict, *, base_dir=".", source: str = "<dict>") -> SweepSpec:
     """
     if not isinstance(data, dict):
         raise TypeError(f"a sweep must be a table, got {type(data).__name__}")
-    unknown = sorted(set(data) - {"kind", "grid", "cells", "fixed", "keep_sessions", "name"})
+    unknown = sorted(set(data) - {"kind", "grid", "cells", "fixed", "keep_sessions"})
     if unknown:
         raise ValueError(f"unknown top-level key(s) {unknown} in the sweep; valid: kind, grid, "
-                         "cells, fixed, keep_sessions, name")
+                         "cells, fixed, keep_sessions")
     kind = data.get("kind")
     if kind not in KINDS:
         raise ValueError(f"kind = {kind!r}: a sweep's kind must be one of {', '.join(KINDS)}")
