@@ -410,3 +410,20 @@ def test_progress_bar_on_a_terminal_only(monkeypatch, tmp_path):
     monkeypatch.setattr(term, "isatty", lambda: False)
     run_sweep(spec, SerialExecutor(), tmp_path / "pipe", plots=False)
     assert term.text == ""
+
+
+def test_keep_sessions_keeps_each_replay_cells_session_file(recordings_dir, tmp_path):
+    from bioloop.session import read_session
+
+    spec = from_dict({"kind": "replay", "keep_sessions": True, "cells": [
+        {"seed": 2, "recording": {"path": str(recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5"),
+                                  "start": 20.0, "stop": 21.0}}]})
+    s = run_sweep(spec, SerialExecutor(), tmp_path, progress=False, plots=False)
+    assert s["ok"] == 1
+    key = spec.cells[0].key
+    session = tmp_path / "sessions" / f"{key}.nix"
+    rec = json.loads((tmp_path / "cells" / f"{key}.json").read_text())
+    assert rec["detail"]["session"] == str(session.resolve())
+    saved = read_session(session)
+    assert len(saved.fires) == rec["row"]["fires"] > 0
+    assert saved.meta["source"]["sweep_cell"] == key
