@@ -14,8 +14,16 @@ burst:k    every neuron listens to all 16 rows with ``s = +1``; ``theta = k`` (1
            a neuron fires when at least k electrodes of its cluster fire in one cycle.
 lateral    relay plus lateral inhibition of the columns n - 1 and n + 1.
 random     seeded random codes (distribution in :func:`random_network`).
-file       ``.npz`` or ``.toml`` (formats in :func:`load_network`).
+chain:L    relay codes in L clusters, and routes from every dend n of cluster c to AXON
+           row n of cluster c + 1 (a feed-forward chain; :func:`chain`).
+ring:L     the chain closed: cluster L - 1 routes back to cluster 0 (:func:`ring`).
+recurrent  random codes and random routes from every dend (:func:`recurrent`).
+file       ``.npz`` or ``.toml`` (formats in :func:`load_network`), routes included.
 =========  =============================================================================
+
+Routes (:class:`bioloop.chip.Routes`) carry a FIRE of (cluster, dend) to an AXON row of
+another cluster (or the same one) some cycles later (``docs/chip-semantics.md``, "Routing between
+clusters"); every preset but chain, ring and recurrent has none.
 
 What the chip's dynamics add (docs/chip-semantics.md, default ChipConfig):
 
@@ -49,11 +57,14 @@ import tomli_w
 
 from . import validate as _v
 from .chip.config import CODE_MAX, K_AXONS, N_DENDS
+from .chip.noc import Routes
 from .types import ChipProgram
 
-PRESETS = ("relay", "burst", "lateral", "random")
+PRESETS = ("relay", "burst", "lateral", "random", "chain", "ring", "recurrent")
 NETWORK_SUFFIXES = (".npz", ".toml")
 NPZ_KEYS = ("weights", "psp_ref", "threshold_gen", "threshold_ref")
+NPZ_OPTIONAL = ("lateral_neighbours", "routes")
+RECURRENT_FANOUT = 2  #: random destinations per dend in ``recurrent``
 
 #: relay codes: the paper's worked example (Fig. 5C-E): threshold gen 7, ref 2 -> theta = 5;
 #: PSP reference 2 in every row; w = 7 gives s = +5 = theta, w = 2 gives s = 0.
@@ -207,6 +218,132 @@ def random_network(n_clusters: int = 1, seed: int | None = None) -> ChipProgram:
     return ChipProgram(w, r, tg.astype(np.int8), tr.astype(np.int8), (), f"random:{seed}")
 
 
+def _with(program: ChipProgram, routes: Routes, name: str) -> ChipProgram:
+    return ChipProgram(program.weights, program.psp_ref, program.threshold_gen, program.threshold_ref,
+                       program.lateral_neighbours, name, routes)
+
+
+def _chain_length(length, n_clusters, what: str) -> tuple[int, int]:
+    L = _v.integer(f"{what} length L", length, lo=1, hi=65_536)
+    C = L if n_clusters is None else _n_clusters(n_clusters)
+    if C < L:
+        raise ValueError(f"{what}:{L} needs at least {L} clusters, got n_clusters = {C}")
+    return L, C
+
+
+def chain(length: int, n_clusters: int | None = None) -> ChipProgram:
+    """A feed-forward chain of ``length`` relay clusters: every FIRE of (c, n) is an AXON input
+    of row n of cluster c + 1 (``c < length - 1``).
+
+    Parameters
+    ----------
+    length : int
+        Clusters in the chain, L >= 1.
+    n_clusters : int, optional
+        Clusters of the chip (>= L, default L); clusters past the chain are plain relays.
+
+    Returns
+    -------
+    ChipProgram
+        Relay codes everywhere, ``16 (L - 1)`` routes.
+
+    Raises
+    ------
+    ValueError
+        L < 1, or fewer clusters than L.
+
+    Examples
+    --------
+    >>> p = chain(3)
+    >>> p.n_clusters, len(p.routes), p.routes.pairs()[0], p.name
+    (3, 32, ((0, 0), (1, 0)), 'chain:3')
+    """
+    L, C = _chain_length(length, n_clusters, "chain")
+    c, n = np.meshgrid(np.arange(L - 1), np.arange(N_DENDS), indexing="ij")
+    routes = Routes(c.ravel(), n.ravel(), c.ravel() + 1, n.ravel())
+    return _with(relay(C), routes, f"chain:{L}")
+
+
+def ring(length: int, n_clusters: int | None = None) -> ChipProgram:
+    """The chain closed into a ring: cluster L - 1 also routes to cluster 0 (``ring:1`` is a
+    cluster routed onto itself). With relay codes a neuron that fired needs N_ABS cycles
+    plus the leak back from V_RFR before ``s = theta`` fires it again (13 cycles with the
+    defaults), so a spike keeps circling when the ring's latency is at least that long.
+
+    Examples
+    --------
+    >>> p = ring(4)
+    >>> len(p.routes), ((3, 7), (0, 7)) in p.routes.pairs()
+    (64, True)
+    """
+    L, C = _chain_length(length, n_clusters, "ring")
+    c, n = np.meshgrid(np.arange(L), np.arange(N_DENDS), indexing="ij")
+    routes = Routes(c.ravel(), n.ravel(), (c.ravel() + 1) % L, n.ravel())
+    return _with(relay(C), routes, f"ring:{L}")
+
+
+def recurrent(n_clusters: int = 1, seed: int | None = None, fanout: int = RECURRENT_FANOUT) -> ChipProgram:
+    """Random codes and random routes: weights and PSP references as :func:`random_network`
+    with the same seed, threshold ``theta = 7`` (gen 7, ref 0) in every cluster, and every dend
+    of every cluster sending to ``fanout`` distinct (cluster, row) drawn uniformly.
+
+    With ``theta = 7`` a packet fires on average 16/64 neurons of its cluster from rest, so with
+    ``fanout = 2`` a FIRE begets 0.5 packets' worth of FIREs: activity follows the input
+    instead of running away (a lower theta makes the network fire on its own until most
+    neurons are refractory).
+
+    Parameters
+    ----------
+    n_clusters : int
+    seed : int, optional
+        With ``None`` a fresh seed is drawn and recorded in the name (``recurrent:<seed>``).
+    fanout : int
+        Destinations per dend, 1..16 C.
+
+    Returns
+    -------
+    ChipProgram
+
+    Examples
+    --------
+    >>> p = recurrent(4, seed=3)
+    >>> len(p.routes), p.name
+    (128, 'recurrent:3')
+    """
+    C = _n_clusters(n_clusters)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**63)
+    seed = _v.integer("seed", seed, lo=0)
+    fanout = _v.integer("fanout", fanout, lo=1, hi=C * K_AXONS)
+    codes = random_network(C, seed)
+    # theta = 7: a row fires a neuron from rest with probability P(s = 7) = 1/64, so one packet
+    # makes 16/64 FIREs and 2 x 16/64 = 0.5 packets on average: a spike's descendants die out
+    # and the activity follows the input (theta 6 would make 1.5 and run away)
+    codes = ChipProgram(codes.weights, codes.psp_ref, np.full(C, CODE_MAX, np.int8), np.zeros(C, np.int8),
+                        (), codes.name)
+    rng = np.random.default_rng([seed, 1])
+    # distinct destinations per source: a sample without replacement of the C*16 rows
+    dst = np.stack([rng.choice(C * K_AXONS, fanout, replace=False) for _ in range(C * N_DENDS)])
+    src = np.repeat(np.arange(C * N_DENDS), fanout)
+    dst = dst.ravel()
+    routes = Routes(src // N_DENDS, src % N_DENDS, dst // K_AXONS, dst % K_AXONS)
+    return _with(codes, routes, f"recurrent:{seed}")
+
+
+def clusters_needed(spec: str) -> int:
+    """Fewest clusters the network ``spec`` needs (``chain:L`` / ``ring:L``: L; otherwise 1).
+
+    Examples
+    --------
+    >>> clusters_needed("chain:5"), clusters_needed("relay")
+    (5, 1)
+    """
+    m = _SPEC.match(spec.strip()) if isinstance(spec, str) else None
+    if m and m["name"] in ("chain", "ring") and m["arg"] and m["arg"].isdigit():
+        return max(int(m["arg"]), 1)
+    return 1
+
+
 # ---- files --------------------------------------------------------------------------------
 
 def _fit_clusters(arrays: dict, n_clusters: int, origin: str) -> dict:
@@ -235,12 +372,31 @@ def _fit_clusters(arrays: dict, n_clusters: int, origin: str) -> dict:
                      f"(copied to all) or exactly {n_clusters}")
 
 
-def _program(arrays: dict, lateral_nb, n_clusters: int, origin: str, name: str) -> ChipProgram:
+def _routes_of(value, origin: str) -> Routes:
+    """Routes from an (R, 4) table of ``src_cluster, src_dend, dst_cluster, dst_axon``."""
+    if value is None:
+        return Routes()
+    try:
+        arr = np.array(value)
+    except ValueError as exc:  # ragged lists
+        raise ValueError(f"{origin}: routes is not a rectangular (R, 4) table of integers ({exc})") from None
+    if arr.size == 0:
+        return Routes()
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{origin}: routes has shape {arr.shape}; expected (R, 4) rows of "
+                         "src_cluster, src_dend, dst_cluster, dst_axon")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{origin}: routes must hold integers, got {arr.dtype}")
+    return Routes(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
+
+
+def _program(arrays: dict, lateral_nb, n_clusters: int, origin: str, name: str, routes=None) -> ChipProgram:
     try:
         nb = _lateral(lateral_nb)
+        r = _routes_of(routes, origin)
         arrays = _fit_clusters(arrays, n_clusters, origin)
         return ChipProgram(arrays["weights"], arrays["psp_ref"], arrays["threshold_gen"],
-                           arrays["threshold_ref"], nb, name)
+                           arrays["threshold_ref"], nb, name, r)
     except (TypeError, ValueError) as exc:
         msg = str(exc)
         raise ValueError(msg if msg.startswith(origin) else f"{origin}: {msg}") from None
@@ -251,12 +407,14 @@ def load_network(path, n_clusters: int) -> ChipProgram:
 
     ``.npz`` (read with ``allow_pickle=False``): arrays ``weights`` (C, 16, 16) or (16, 16),
     ``psp_ref`` (C, 16) or (16,), ``threshold_gen`` and ``threshold_ref`` (C,) or scalars, all
-    integer codes 0..7; optional ``lateral_neighbours`` (1-D ints). No other keys.
+    integer codes 0..7; optional ``lateral_neighbours`` (1-D ints) and ``routes`` (R, 4) ints,
+    one row ``src_cluster, src_dend, dst_cluster, dst_axon`` per route. No other keys.
 
     ``.toml``::
 
         [network]
         lateral_neighbours = [-1, 1]      # optional, default [] (no lateral inhibition)
+        routes = [[0, 3, 1, 3], ...]      # optional: [src_cluster, src_dend, dst_cluster, dst_axon]
 
         [[network.cluster]]               # once, or once per cluster
         weights = [[2, 2, ...], ...]      # 16 AXON rows x 16 DEND columns
@@ -281,7 +439,8 @@ def load_network(path, n_clusters: int) -> ChipProgram:
     ------
     ValueError
         Missing, damaged or malformed file, codes outside 0..7, theta < 1, wrong shapes,
-        unknown keys, a cluster count that does not fit.
+        unknown keys, a cluster count that does not fit, routes of the wrong shape or to a
+        cluster / row that does not exist.
 
     Examples
     --------
@@ -308,16 +467,16 @@ def load_network(path, n_clusters: int) -> ChipProgram:
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise ValueError(f"{origin} is damaged or not an .npz of plain arrays ({exc})") from None
         missing = [k for k in NPZ_KEYS if k not in data]
-        unknown = sorted(set(data) - set(NPZ_KEYS) - {"lateral_neighbours"})
+        unknown = sorted(set(data) - set(NPZ_KEYS) - set(NPZ_OPTIONAL))
         if missing or unknown:
             raise ValueError(f"{origin} has keys {sorted(data)}; it needs {list(NPZ_KEYS)} and may "
-                             "have 'lateral_neighbours', nothing else")
+                             f"have {list(NPZ_OPTIONAL)}, nothing else")
         nb = data.get("lateral_neighbours", np.zeros(0, np.int64))
         if nb.ndim != 1:
             raise ValueError(f"{origin}: lateral_neighbours must be 1-D, got shape {nb.shape}")
         if nb.size and not np.issubdtype(nb.dtype, np.integer):
             raise ValueError(f"{origin}: lateral_neighbours must hold integers, got dtype {nb.dtype}")
-        return _program({k: data[k] for k in NPZ_KEYS}, nb.tolist(), C, origin, name)
+        return _program({k: data[k] for k in NPZ_KEYS}, nb.tolist(), C, origin, name, data.get("routes"))
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -325,10 +484,10 @@ def load_network(path, n_clusters: int) -> ChipProgram:
     net = doc.get("network")
     if not isinstance(net, dict):
         raise ValueError(f"{origin} has no [network] table")
-    unknown = sorted(set(net) - {"lateral_neighbours", "cluster", "name"})
+    unknown = sorted(set(net) - {"lateral_neighbours", "cluster", "name", "routes"})
     if unknown:
         raise ValueError(f"{origin}: unknown [network] key(s) {unknown}; valid: "
-                         "cluster, lateral_neighbours, name")
+                         "cluster, lateral_neighbours, name, routes")
     clusters = net.get("cluster")
     if not isinstance(clusters, list) or not clusters:
         raise ValueError(f"{origin} has no [[network.cluster]] tables")
@@ -344,7 +503,7 @@ def load_network(path, n_clusters: int) -> ChipProgram:
         stacked = {k: np.stack(v) for k, v in arrays.items()}
     except ValueError as exc:
         raise ValueError(f"{origin}: clusters differ in shape ({exc})") from None
-    return _program(stacked, net.get("lateral_neighbours", []), C, origin, name)
+    return _program(stacked, net.get("lateral_neighbours", []), C, origin, name, net.get("routes"))
 
 
 def _toml_codes(value, where: str) -> np.ndarray:
@@ -375,7 +534,8 @@ def save_network(program: ChipProgram, path) -> None:
         with open(path, "wb") as fh:
             np.savez(fh, weights=program.weights, psp_ref=program.psp_ref,
                      threshold_gen=program.threshold_gen, threshold_ref=program.threshold_ref,
-                     lateral_neighbours=np.asarray(program.lateral_neighbours, np.int64))
+                     lateral_neighbours=np.asarray(program.lateral_neighbours, np.int64),
+                     routes=_route_table(program.routes))
     elif suffix == ".toml":
         clusters = [{"weights": program.weights[c].astype(int).tolist(),
                      "psp_ref": program.psp_ref[c].astype(int).tolist(),
@@ -383,10 +543,16 @@ def save_network(program: ChipProgram, path) -> None:
                      "threshold_ref": int(program.threshold_ref[c])} for c in range(program.n_clusters)]
         doc = {"network": {"name": program.name,
                            "lateral_neighbours": list(program.lateral_neighbours),
+                           "routes": _route_table(program.routes).tolist(),
                            "cluster": clusters}}
         path.write_text(tomli_w.dumps(doc), encoding="utf-8")
     else:
         raise ValueError(f"cannot save a network as {suffix or '(no suffix)'!r}; use .npz or .toml")
+
+
+def _route_table(routes: Routes) -> np.ndarray:
+    return np.stack([routes.src_cluster, routes.src_dend, routes.dst_cluster, routes.dst_axon],
+                    axis=1).astype(np.int64).reshape(-1, 4)
 
 
 # ---- by name ------------------------------------------------------------------------------
@@ -396,7 +562,8 @@ _SPEC = re.compile(r"^(?P<name>[a-z]+)(?::(?P<arg>.*))?$")
 
 def network_from_name(spec: str, n_clusters: int, seed: int | None = None) -> ChipProgram:
     """A network from a CLI-style spec: ``relay``, ``burst``, ``burst:K``, ``lateral``,
-    ``random``, ``random:SEED``, or a path to a ``.npz`` / ``.toml`` file.
+    ``random``, ``random:SEED``, ``chain:L``, ``ring:L``, ``recurrent``, ``recurrent:SEED``, or a
+    path to a ``.npz`` / ``.toml`` file.
 
     Parameters
     ----------
@@ -427,7 +594,7 @@ def network_from_name(spec: str, n_clusters: int, seed: int | None = None) -> Ch
         raise TypeError(f"network must be a name or a file path (str), got {spec!r}")
     C = _n_clusters(n_clusters)
     valid = ("relay, burst (burst:K with K in 1..7, default 3), lateral, random (random:SEED), "
-             "or a .npz / .toml file")
+             "chain:L, ring:L, recurrent (recurrent:SEED), or a .npz / .toml file")
     text = spec.strip()
     if text.lower().endswith(NETWORK_SUFFIXES) or "/" in text or "\\" in text:
         return load_network(Path(text), C)
@@ -447,11 +614,15 @@ def network_from_name(spec: str, n_clusters: int, seed: int | None = None) -> Ch
         if not re.fullmatch(r"\d+", arg):
             raise ValueError(f"burst parameter must be an integer K in 1..{CODE_MAX}, got {arg!r}")
         return burst(C, int(arg))
+    if name in ("chain", "ring"):
+        if arg is None or not re.fullmatch(r"\d+", arg) or int(arg) < 1:
+            raise ValueError(f"{name} needs a length, {name}:L with an integer L >= 1, got {spec!r}")
+        return (chain if name == "chain" else ring)(int(arg), C)
     if arg is not None:
         if not re.fullmatch(r"\d+", arg):
-            raise ValueError(f"random parameter must be a non-negative integer seed, got {arg!r}")
+            raise ValueError(f"{name} parameter must be a non-negative integer seed, got {arg!r}")
         if seed is not None and int(arg) != seed:
             raise ValueError(f"network {spec!r} names seed {arg} but seed = {seed} was also given")
         seed = int(arg)
-    return random_network(C, seed)
+    return random_network(C, seed) if name == "random" else recurrent(C, seed)
 

@@ -8,10 +8,14 @@ Conversion to and from Neo lives in :mod:`bioloop.neoconv`, in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import validate as _v
+
+if TYPE_CHECKING:
+    from .chip.noc import Routes
 
 
 def _int_array(name: str, a) -> np.ndarray:
@@ -237,6 +241,8 @@ class ChipProgram:
     ``weights`` (C, K, N), ``psp_ref`` (C, K), ``threshold_gen`` / ``threshold_ref`` (C,), all
     3-bit codes; ``lateral_neighbours`` is the column-offset neighbourhood of lateral inhibition
     (``()`` for none). ``name`` says where the program came from (a preset or a file).
+    ``routes`` (:class:`bioloop.chip.Routes`, empty by default; ``None`` means empty) is the
+    routing table between clusters, checked against C.
     """
 
     weights: np.ndarray
@@ -245,6 +251,7 @@ class ChipProgram:
     threshold_ref: np.ndarray
     lateral_neighbours: tuple[int, ...] = (-1, 1)
     name: str = "custom"
+    routes: Routes | None = None
 
     def __post_init__(self):
         w = _v.code_array("weights", self.weights, shape_options=((None, 16, 16),))
@@ -257,7 +264,14 @@ class ChipProgram:
             raise ValueError(f"threshold theta = gen - ref = {int(theta.min())}; must be in 1..7")
         if not isinstance(self.lateral_neighbours, tuple):
             raise TypeError(f"lateral_neighbours must be a tuple, got {self.lateral_neighbours!r}")
-        for name, val in (("weights", w), ("psp_ref", r), ("threshold_gen", tg), ("threshold_ref", tr)):
+        from .chip.noc import Routes  # here: bioloop.chip imports this module
+
+        routes = Routes() if self.routes is None else self.routes
+        if not isinstance(routes, Routes):
+            raise TypeError(f"routes must be bioloop.chip.Routes or None, got {type(routes).__name__}")
+        routes.check(max(C, 1))
+        for name, val in (("weights", w), ("psp_ref", r), ("threshold_gen", tg), ("threshold_ref", tr),
+                          ("routes", routes)):
             object.__setattr__(self, name, val)
 
     @property

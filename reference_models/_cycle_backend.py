@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from bioloop import validate as _v
 from bioloop.backends.base import Backend, BackendStep
+from bioloop.chip import NocConfig
 from bioloop.chip.config import K_AXONS, N_DENDS
 from bioloop.types import AxonFrames, ChipProgram, FireEvents
 
@@ -91,12 +93,21 @@ def unique_pulses(frames, *, gclk_hz: float, n_clusters: int, t_now: int, until)
 
 
 class CycleBatchBackend(Backend):
-    """Base of the Brian2 references (nominal devices only; ``mismatch`` must be False)."""
+    """Base of the Brian2 references (nominal devices only; ``mismatch`` must be False).
+
+    ``noc`` is the mesh that carries routes between clusters; a reference that does not model
+    routes (``supports_routes = False``) refuses a program with routes.
+    """
+
+    supports_routes: ClassVar[bool] = False
 
     def __init__(self, config, *, n_clusters, seed=None, mismatch=False, target="numpy",
-                 cache_dir=None):
+                 cache_dir=None, noc: NocConfig | None = None):
         super().__init__(config, n_clusters=n_clusters, seed=seed, mismatch=mismatch)
         _v.integer("n_clusters", n_clusters, lo=1, hi=4096)
+        if noc is not None and not isinstance(noc, NocConfig):
+            raise TypeError(f"noc must be a NocConfig, got {type(noc).__name__}")
+        self.noc = (noc or NocConfig()).resolve(n_clusters)
         if mismatch is not False:
             raise ValueError(f"mismatch = {mismatch!r}: the {self.name} reference models the "
                              "nominal chip only (no devices); use mismatch=False")
@@ -126,13 +137,16 @@ class CycleBatchBackend(Backend):
         if program.n_clusters != self.n_clusters:
             raise ValueError(f"program has {program.n_clusters} clusters; backend has "
                              f"{self.n_clusters}")
+        if len(program.routes) and not self.supports_routes:
+            raise ValueError(f"the {self.name} reference does not model routes between clusters; "
+                             f"program {program.name!r} has {len(program.routes)}")
         self._program = program
         self._load(program)
 
     def read_image(self) -> ChipProgram:
         p = self._require_program()
         return ChipProgram(p.weights.copy(), p.psp_ref.copy(), p.threshold_gen.copy(),
-                           p.threshold_ref.copy(), p.lateral_neighbours, "read back")
+                           p.threshold_ref.copy(), p.lateral_neighbours, "read back", p.routes)
 
     def evolve(self, frames: AxonFrames, until: int) -> BackendStep:
         self._require_program()
@@ -148,7 +162,12 @@ class CycleBatchBackend(Backend):
         fire_cycle, fire_idx = fire_cycle[order], fire_idx[order]
         fires = FireEvents(fire_cycle, fire_idx // N_DENDS, fire_idx % N_DENDS, self.config.gclk_hz)
         self.cycle = pulses.t_end
-        return BackendStep(fires, int(pulses.cycles.size), pulses.merged, ignored, self.cycle)
+        return BackendStep(fires, int(pulses.cycles.size), pulses.merged, ignored, self.cycle,
+                           **self._routing_counts())
+
+    def _routing_counts(self) -> dict:
+        """``routed`` / ``routed_merged`` / ... of the last :meth:`_simulate` (none by default)."""
+        return {}
 
     def reset(self) -> None:
         self._require_program()
@@ -158,6 +177,7 @@ class CycleBatchBackend(Backend):
     def describe(self) -> dict:
         d = super().describe
         d["brian2_target"] = self.target
+        d["noc"] = self.noc.to_dict()
         if self.last_run is not None:
             d["brian2_run"] = self.last_run.as_dict()
         return d

@@ -35,6 +35,23 @@ default threshold check. The model therefore moves its cycle logic behind the in
 Everything is plain Brian2 abstract code (no ``NetworkOperation``), so the model also runs
 in C++ standalone mode.
 
+Routes between clusters
+-----------------------
+With routes (``ChipProgram.routes``, latencies from the backend's ``NocConfig``; unlimited links
+only) the AXON rows become a ``NeuronGroup`` of ``16 C`` row units with a flag ``hit``:
+
+- in ``synapses`` (order 0) the generator sets ``hit = 1`` of its row, and ``Synapses`` from each
+  routed DEND to its destination row do the same with a synaptic delay of ``latency - 1``
+  whole cycles (this pathway runs before the DEND threshold of its step, so it pushes the
+  FIREs of the previous cycle: a FIRE in ``t`` arrives in ``t + latency``);
+- in ``synapses`` (order 1) every row with ``hit > 0`` spikes once (an OR: an electrode and a
+  packet, or two packets, make one pulse) and its reset clears ``hit``;
+- in ``synapses`` (order 2) the row units' spikes drive the ``16 x 16`` synapses onto the DEND
+  columns as the generator does without routes (rows in increasing order).
+
+Packets still in flight at the end of an :meth:`evolve` call (due at or after its last cycle)
+are kept and fed to the next call through the generator.
+
 Floating-point order (what exactness needs)
 -------------------------------------------
 - Currents are built from cells as the semantics page's mismatch section says: bit ``i`` of
@@ -213,8 +230,19 @@ class ChipEquivalentBackend(CycleBatchBackend):
     #: promise checked by the cross-check: spikes equal the chip model's (mismatch off)
     spike_exact: ClassVar[bool] = True
 
+    supports_routes: ClassVar[bool] = True
+
     def _load(self, program: ChipProgram) -> None:
         self._G = psp_steps(self.config, program)
+        r = program.routes
+        if len(r) and self.noc.link_capacity is not None:
+            raise ValueError(f"the {self.name} reference models links of unlimited capacity only; "
+                             f"got link_capacity = {self.noc.link_capacity}")
+        self._r_src = (r.src_cluster * N_DENDS + r.src_dend).astype(np.int64)
+        self._r_dst = (r.dst_cluster * K_AXONS + r.dst_axon).astype(np.int64)
+        self._r_lat = np.asarray(self.noc.latency(r.src_cluster, r.dst_cluster), np.int64).reshape(-1)
+        self._pend_cycle = np.zeros(0, np.int64)
+        self._pend_row = np.zeros(0, np.int64)
 
     def _zero_state(self) -> None:
         n = self.n_clusters * N_DENDS
@@ -222,6 +250,25 @@ class ChipEquivalentBackend(CycleBatchBackend):
         self._v = np.full(n, self.config.v_rest)
         self._p = np.zeros(n, np.int64)
         self._a = np.zeros(n, np.int64)
+        self._pend_cycle = np.zeros(0, np.int64)  # packets in flight: due cycle, global row
+        self._pend_row = np.zeros(0, np.int64)
+        self._counts = {}
+
+    def _routing_counts(self) -> dict:
+        return self._counts
+
+    def _deliveries(self, fire_cycle, fire_i):
+        """(due cycle, global row) of every packet the FIREs send."""
+        if not self._r_src.size or not fire_i.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        order = np.argsort(self._r_src, kind="stable")
+        src = self._r_src[order]
+        lo = np.searchsorted(src, fire_i, "left")
+        hi = np.searchsorted(src, fire_i, "right")
+        n = hi - lo
+        idx = np.concatenate([order[a:b] for a, b in zip(lo, hi, strict=True)]) if n.sum() else np.zeros(0, np.int64)
+        cyc = np.repeat(fire_cycle, n) + self._r_lat[idx]
+        return cyc.astype(np.int64), self._r_dst[idx]
 
     def _simulate(self, pulses: Pulses, n_cycles: int):
         cfg = self.config
@@ -238,8 +285,16 @@ class ChipEquivalentBackend(CycleBatchBackend):
                 "V_DD": cfg.v_dd * b.volt, "V_ZERO": 0.0 * b.volt, "L": cfg.leak_step * b.volt,
                 "N_ABS": int(cfg.n_abs), "EVERY": 1 if cfg.leak_mode == "every_cycle" else 0,
             }
-            rel = pulses.cycles - self.cycle
-            gen = b.SpikeGeneratorGroup(n, pulses.row.astype(np.int64), rel * dt, dt=dt,
+            routed = bool(self._r_src.size)
+            t_end = self.cycle + n_cycles
+            in_cycles, in_rows = pulses.cycles, pulses.row
+            if routed:  # packets from the previous call that arrive in this one
+                due = self._pend_cycle < t_end
+                key = np.unique(np.concatenate([in_cycles, self._pend_cycle[due]]) * n
+                                + np.concatenate([in_rows, self._pend_row[due]]))
+                in_cycles, in_rows = key // n, key % n
+            rel = in_cycles - self.cycle
+            gen = b.SpikeGeneratorGroup(n, in_rows.astype(np.int64), rel * dt, dt=dt,
                                         sorted=True, name="axons")
             neurons = b.NeuronGroup(n, _EQS, threshold="integ == 1 and vi >= V_TH",
                                     reset="v = V_RFR\np = 0\na = N_ABS\nfired = 1", dt=dt,
@@ -253,13 +308,32 @@ class ChipEquivalentBackend(CycleBatchBackend):
             neurons.a = self._a
             c, k, col = np.meshgrid(np.arange(self.n_clusters), np.arange(K_AXONS),
                                     np.arange(N_DENDS), indexing="ij")
-            inp = b.Synapses(gen, neurons, "G : volt (constant)\nsig : integer (constant)",
+            objs = [gen, neurons]
+            source = gen
+            if routed:
+                rowunits = b.NeuronGroup(n, "hit : integer", threshold="hit > 0", reset="hit = 0", dt=dt,
+                                         name="row_units")
+                rowunits.thresholder["spike"].when = "synapses"
+                rowunits.thresholder["spike"].order = 1
+                ext = b.Synapses(gen, rowunits, on_pre="hit_post = 1", dt=dt, name="electrodes")
+                ext.connect(j="i")
+                ext.pre.order = 0
+                pkt = b.Synapses(neurons, rowunits, on_pre="hit_post = 1", dt=dt, name="routes")
+                pkt.connect(i=self._r_src, j=self._r_dst)
+                pkt.delay = (self._r_lat - 1) * dt
+                pkt.pre.when = "synapses"
+                pkt.pre.order = 0
+                objs += [rowunits, ext, pkt]
+                source = rowunits
+            inp = b.Synapses(source, neurons, "G : volt (constant)\nsig : integer (constant)",
                              on_pre="acc_post += G\nn_act_post += 1\nn_sig_post += sig", dt=dt,
                              namespace=ns, name="rows")
             inp.connect(i=(c * K_AXONS + k).ravel(), j=(c * N_DENDS + col).ravel())
             inp.G = self._G.ravel() * b.volt
             inp.sig = (prog.signed_weights != 0).astype(np.int32).ravel()
-            objs = [gen, neurons, inp]
+            if routed:
+                inp.pre.order = 2
+            objs.append(inp)
             pre, post = _lateral_pairs(self.n_clusters, prog.lateral_neighbours)
             if pre.size:
                 latsyn = b.Synapses(neurons, neurons, on_pre="lat_post += 1", dt=dt, name="lateral")
@@ -279,7 +353,24 @@ class ChipEquivalentBackend(CycleBatchBackend):
         self.last_run = info
         self._v, self._p, self._a = v.copy(), p.copy(), a.copy()
         fire_cycle = np.rint(fire_t / cfg.gclk_period).astype(np.int64) + self.cycle
+        if self._r_src.size:
+            self._count_packets(pulses, fire_cycle, fire_i, self.cycle + n_cycles)
         return fire_cycle, fire_i, ignored
+
+    def _count_packets(self, pulses, fire_cycle, fire_i, t_end) -> None:
+        """Bookkeeping from the spikes: packets sent, delivered (and onto an active row), and
+        the ones still in flight, kept for the next call."""
+        n = self.n_clusters * K_AXONS
+        d_cyc, d_row = self._deliveries(fire_cycle, fire_i)
+        all_cyc = np.concatenate([self._pend_cycle, d_cyc])
+        all_row = np.concatenate([self._pend_row, d_row])
+        now = all_cyc < t_end
+        self._pend_cycle, self._pend_row = all_cyc[~now], all_row[~now]
+        key = all_cyc[now] * n + all_row[now]
+        distinct = np.unique(key)
+        on_input = np.isin(distinct, pulses.cycles * n + pulses.row)
+        self._counts = {"routed": int(key.size),
+                        "routed_merged": int(key.size - distinct.size + on_input.sum())}
 
 
 def _lateral_pairs(n_clusters: int, neighbours) -> tuple[np.ndarray, np.ndarray]:

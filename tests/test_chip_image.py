@@ -213,9 +213,9 @@ def test_incomplete_and_wrong_version(tmp_path, rng):
         np.savez(tmp_path / "part.npz", **part)
         with pytest.raises(ValueError, match="incomplete"):
             Chip(n_clusters=2).load_image(tmp_path / "part.npz")
-    np.savez(tmp_path / "v2.npz", **{**arrays, "version": np.array(2)})
-    with pytest.raises(ValueError, match="format version 2; this bioloop reads version 1"):
-        Chip(n_clusters=2).load_image(tmp_path / "v2.npz")
+    np.savez(tmp_path / "v3.npz", **{**arrays, "version": np.array(3)})
+    with pytest.raises(ValueError, match=r"format version 3; this bioloop reads versions \[1, 2\]"):
+        Chip(n_clusters=2).load_image(tmp_path / "v3.npz")
 
 
 def test_image_with_theta_below_one_leaves_chip_unchanged(tmp_path, rng):
@@ -228,7 +228,8 @@ def test_image_with_theta_below_one_leaves_chip_unchanged(tmp_path, rng):
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["thr_bits"] = arrays["thg_bits"].copy()  # ref = gen: theta 0
-    cells = {k: arrays[k] for k in ("syn_bits", "psp_bits", "thg_bits", "thr_bits")}
+    cells = {k: arrays[k] for k in arrays
+             if k in ("syn_bits", "psp_bits", "thg_bits", "thr_bits") or k.startswith("route_")}
     arrays["sha256"] = np.array(_digest(cells))
     np.savez(tmp_path / "theta0.npz", **arrays)
     axons = rng.random((100, 2, 16)) < 0.2

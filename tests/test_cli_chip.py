@@ -34,7 +34,7 @@ def test_chip_info_json_keys_and_values():
     r = bioloop("chip", "info", "--json", "--gclk", "50000", "--seed", "3", "--clusters", "4")
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
-    assert set(s) == {"config", "derived", "instance"}
+    assert set(s) == {"config", "derived", "instance", "system"}
     cfg = ChipConfig(gclk_hz=50e3)
     assert ChipConfig.from_dict(s["config"]) == cfg  # the printed config is the whole config
     d = s["derived"]
@@ -84,7 +84,9 @@ def test_bad_gclk_exit_2_one_line_no_traceback():
     (["--gclk", "abc"], "invalid float value: 'abc'"),
     (["--gclk", "nan"], "gclk_hz must be finite"),
     (["--config", "/nonexistent/chip.toml"], "does not exist"),
-    (["--clusters", "0", "--seed", "1"], "n_clusters = 0 is outside the valid range"),
+    (["--clusters", "0", "--seed", "1"], "--clusters = 0 is outside the valid range"),
+    (["--clusters", "5", "--mesh", "2x2"], "mesh 2x2 holds 4 clusters but the chip has 5"),
+    (["--clusters", "4", "--mesh", "2by2"], "mesh '2by2' is not ROWSxCOLS"),
 ])
 def test_bad_input_in_process(args, needle, capsys):
     assert main(["chip", "info", *args]) == 2
@@ -102,3 +104,22 @@ def test_bad_config_file_exit_2(tmp_path, capsys):
     assert main(["chip", "info", "--config", str(path)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "bioloop chip: error: v_read = 0.08 is outside the valid range (0, 0.05]"]
+
+
+def test_chip_info_reproduces_table_1(capsys):
+    """Table 1 of the paper: one chip 256 synapses, 16 neurons, 0.576 mm^2; the 16-chip cluster
+    4,096 synapses, 256 neurons, 7.74 mm^2, 33 neurons/mm^2 - computed from the config."""
+    assert main(["chip", "info", "--json", "--clusters", "16"]) == 0
+    t = json.loads(capsys.readouterr().out)["system"]
+    assert (t["chip"]["synapses"], t["chip"]["neurons"], t["chip"]["area_mm2"]) == (256, 16, 0.576)
+    sys16 = t["system"]
+    assert (sys16["synapses"], sys16["neurons"], sys16["area_mm2"]) == (4096, 256, 7.74)
+    assert round(sys16["neurons_per_mm2"]) == t["paper"]["neurons_per_mm2"] == 33
+    assert t["chip"]["neurons_with_axons"] == 32  # the paper's other count
+    assert t["mesh"] == [4, 4] and t["max_hops"] == 6
+    assert main(["chip", "info", "--clusters", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "16-chip system             4,096      256       7.74          33.1" in out
+    # the areas are config fields: a different die size changes the table
+    cfg_area = ChipConfig(area_chip_mm2=1.0, area_16chip_mm2=10.0)
+    assert cfg_area.area_mm2(16) == 10.0 and cfg_area.area_mm2(18) == 12.0

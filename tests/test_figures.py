@@ -301,3 +301,13 @@ def test_cli_figures_bad_input_exits_2_with_one_line(tmp_path):
     p = _cli("--out", str(f))
     assert p.returncode == 2
     assert "not a folder" in p.stderr
+
+
+def test_ours_noc_chain_shows_each_hops_latency(figures):
+    out, summary = figures
+    f = summary["ours_noc_chain"]
+    # 2x3 mesh, latency 1 + 2 x hops: one hop is 3 cycles, cluster 2 -> 3 crosses 3 links (7)
+    assert f["hop_latency_cycles"] == f["expected_latency_cycles"] == [3, 3, 7, 3, 3]
+    assert f["fire_cycles"] == [0, 3, 6, 13, 16, 19]
+    assert (f["packets"], f["routed"], f["fires"]) == (5, 5, 6)
+    assert (out / f["png"]).read_bytes()[:8] == PNG_MAGIC

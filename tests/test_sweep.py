@@ -55,6 +55,7 @@ recording = {{ path = "{hipsn}", start = 10.0, stop = 11.5 }}
 seed = 0
 gclk_hz = 5000
 chip.sigma_r = 0.0
+clusters = 3  # the well's 16 electrodes need one; two more are internal
 recording = {{ path = "{plate}", well = "A1", start = 200.0, stop = 201.5 }}
 
 [[cells]]  # beyond the end of the recording (301 s): this cell fails, the others go on
@@ -121,7 +122,7 @@ def test_serial_table_has_a_row_per_cell_with_counts_that_add_up(shared):
     assert bad["cell"] == 3 and "outside the recording" in bad["error"]
     assert s["failures"][0]["cell"] == 3
     # the axes of the explicit list that differ are the varied ones; a cell file is JSON
-    assert shared["spec"].varied == ("seed", "gclk_hz", "recording", "chip.sigma_r")
+    assert shared["spec"].varied == ("seed", "gclk_hz", "clusters", "recording", "chip.sigma_r")
     key = t["key"][0]
     rec = json.loads((Path(s["out"]) / "cells" / f"{key}.json").read_text())
     assert rec["params"]["seed"] == 0 and rec["row"]["fires"] == t["fires"][0]

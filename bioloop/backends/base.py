@@ -34,6 +34,10 @@ class BackendStep:
     merged: int  #: repeated pulses of one axon within one cycle, merged
     ignored_refractory: int  #: neuron-cycles whose input was ignored in absolute refractory
     t_end: int  #: first cycle not yet run
+    routed: int = 0  #: packets between clusters delivered as AXON inputs (chip routes)
+    routed_merged: int = 0  #: of those, onto a row already active in that cycle (OR)
+    congestion_delayed: int = 0  #: packets that waited in a NoC link FIFO
+    dropped_congestion: int = 0  #: packets dropped at a full NoC link FIFO
 
 
 class Backend(ABC):
@@ -77,6 +81,14 @@ class Backend(ABC):
     @abstractmethod
     def reset(self) -> None:
         """Clear the membrane state and return to cycle 0; the program is kept."""
+
+    def session_report(self) -> dict | None:
+        """What the session summary should show about the backend once it ran (a board: its
+        link's faults and bus load); None for nothing."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
+        """Release what the backend holds (an adapter, a socket); the session calls it at the end."""
 
     @property
     def describe(self) -> dict:

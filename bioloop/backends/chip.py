@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..chip import Chip
+from ..chip import Chip, NocConfig
 from ..types import AxonFrames, ChipProgram
 from .base import Backend, BackendStep, Rewindable
 
@@ -26,8 +26,11 @@ class ChipBackend(Backend, Rewindable):
 
     name = "chip"
 
-    def __init__(self, config, *, n_clusters, seed=None, mismatch=True):
+    def __init__(self, config, *, n_clusters, seed=None, mismatch=True, noc: NocConfig | None = None):
         super().__init__(config, n_clusters=n_clusters, seed=seed, mismatch=mismatch)
+        if noc is not None and not isinstance(noc, NocConfig):
+            raise TypeError(f"noc must be a NocConfig, got {type(noc).__name__}")
+        self.noc = (noc or NocConfig()).resolve(n_clusters)
         self._chip = None
 
     def program(self, program: ChipProgram) -> None:
@@ -36,9 +39,16 @@ class ChipBackend(Backend, Rewindable):
         if program.n_clusters != self.n_clusters:
             raise ValueError(f"program has {program.n_clusters} clusters; backend has {self.n_clusters}")
         cfg = self.config.replace(lateral_neighbours=tuple(program.lateral_neighbours))
-        self._chip = Chip(cfg, n_clusters=self.n_clusters, seed=self.seed, mismatch=self.mismatch)
+        self._chip = Chip(cfg, n_clusters=self.n_clusters, seed=self.seed, mismatch=self.mismatch,
+                          noc=self.noc)
         self._chip.program(program.weights, program.psp_ref, program.threshold_gen,
-                           program.threshold_ref)
+                           program.threshold_ref, routes=program.routes)
+
+    @property
+    def describe(self) -> dict:
+        d = super().describe
+        d["noc"] = self.noc.to_dict()
+        return d
 
     @property
     def chip(self) -> Chip:
@@ -49,11 +59,15 @@ class ChipBackend(Backend, Rewindable):
     def read_image(self) -> ChipProgram:
         c = self.chip
         gen, ref = c.threshold_codes
-        return ChipProgram(c.weights, c.psp_ref, gen, ref, c.config.lateral_neighbours, "read back")
+        return ChipProgram(c.weights, c.psp_ref, gen, ref, c.config.lateral_neighbours, "read back",
+                           c.routes)
 
     def evolve(self, frames: AxonFrames, until: int) -> BackendStep:
         r = self.chip.run_events(frames, until=until)
-        return BackendStep(r.fires, r.axon_pulses, r.merged, r.ignored_refractory, r.t_end)
+        return BackendStep(r.fires, r.axon_pulses, r.merged, r.ignored_refractory, r.t_end,
+                           routed=r.routed, routed_merged=r.routed_merged,
+                           congestion_delayed=r.congestion_delayed,
+                           dropped_congestion=r.dropped_congestion)
 
     def reset(self) -> None:
         self.chip.reset()

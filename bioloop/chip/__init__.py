@@ -2,6 +2,7 @@
 
 from .chip import Chip, EventResult, MemoryRead, ProgramReport, RunResult
 from .config import K_AXONS, N_DENDS, ChipConfig, OffsetModel
+from .noc import NocConfig, Routes
 
-__all__ = ["Chip", "ChipConfig", "EventResult", "K_AXONS", "MemoryRead", "N_DENDS", "OffsetModel",
-           "ProgramReport", "RunResult"]
+__all__ = ["Chip", "ChipConfig", "EventResult", "K_AXONS", "MemoryRead", "N_DENDS", "NocConfig",
+           "OffsetModel", "ProgramReport", "Routes", "RunResult"]

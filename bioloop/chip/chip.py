@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import validate as _v
 from ..types import AxonFrames, FireEvents, _trusted
-from . import kernels
+from . import kernels, routing_kernels
 from .config import CODE_MAX, K_AXONS, N_BITS, N_DENDS, ChipConfig
 from .mram import (
     bits_to_codes,
@@ -26,10 +26,13 @@ from .mram import (
     sample_resistances,
     weighted_current,
 )
+from .noc import ROUTE_FIELDS, NocConfig, Routes
 from .offsets import sample_offsets
+from .routing import NocRuntime
 
 IMAGE_MAGIC = "bioloop-chip-image"
-IMAGE_VERSION = 1
+IMAGE_VERSION = 2  #: 2 adds the routing table; version 1 images (no routes) still load
+IMAGE_VERSIONS_READ = (1, 2)
 N_READ_REFS = 18  #: read-reference pairs per cluster (paper: 18 x 2 cells)
 
 
@@ -49,12 +52,21 @@ class RunResult:
     ignored_refractory : int
         Neuron-cycles whose input (an active row with s != 0 onto the neuron) was ignored in
         absolute refractory.
+    packets, routed, routed_merged, congestion_delayed, congestion_delay_cycles, dropped_congestion, in_flight : int
+        Packets between clusters (see :class:`EventResult`).
     """
 
     fires: np.ndarray
     v: np.ndarray | None
     t0: int
     ignored_refractory: int
+    packets: int = 0
+    routed: int = 0
+    routed_merged: int = 0
+    congestion_delayed: int = 0
+    congestion_delay_cycles: int = 0
+    dropped_congestion: int = 0
+    in_flight: int = 0
 
     def fire_events(self, gclk_hz: float) -> FireEvents:
         return FireEvents.from_dense(self.fires, gclk_hz, self.t0)
@@ -62,13 +74,24 @@ class RunResult:
 
 @dataclass(frozen=True)
 class EventResult:
-    """Output of :meth:`Chip.run_events`: FIRE events and what the chip did not use."""
+    """Output of :meth:`Chip.run_events`: FIRE events and what the chip did not use.
+
+    Packets between clusters add up: ``packets`` sent in this call plus those in flight before
+    it equal ``routed + dropped_congestion + in_flight``.
+    """
 
     fires: FireEvents
-    axon_pulses: int  #: distinct (cycle, cluster, axon) pulses that reached the chip
+    axon_pulses: int  #: distinct (cycle, cluster, axon) pulses of the input frames
     merged: int  #: repeated events of one axon in one cycle, merged into one pulse
     ignored_refractory: int
     t_end: int
+    packets: int = 0  #: packets that FIREs sent through TX (one per route of the firing dend)
+    routed: int = 0  #: packets delivered as AXON inputs
+    routed_merged: int = 0  #: delivered packets whose row was already active that cycle (OR)
+    congestion_delayed: int = 0  #: packets that waited in a link FIFO (delivered or not yet)
+    congestion_delay_cycles: int = 0  #: extra cycles of the delivered packets, summed
+    dropped_congestion: int = 0  #: packets dropped at a full link FIFO
+    in_flight: int = 0  #: packets sent but not yet delivered at ``t_end``
 
 
 @dataclass(frozen=True)
@@ -111,11 +134,14 @@ class Chip:
         Seeds the device variation of this instance (and its write errors).
     mismatch : bool
         False gives the ideal chip: no device variation, no offsets.
+    noc : NocConfig, optional
+        The mesh that carries packets between clusters (default ``NocConfig()``: the
+        squarest mesh for C, latency 1 cycle, unlimited links); see :mod:`bioloop.chip.noc`.
 
     Raises
     ------
     TypeError, ValueError
-        For a config of the wrong type, or n_clusters / seed out of range.
+        For a config of the wrong type, n_clusters / seed out of range, or a mesh too small.
 
     Examples
     --------
@@ -130,7 +156,7 @@ class Chip:
     """
 
     def __init__(self, config: ChipConfig | None = None, *, n_clusters: int = 1,
-                 seed: int | None = None, mismatch: bool = True):
+                 seed: int | None = None, mismatch: bool = True, noc: NocConfig | None = None):
         if config is None:
             config = ChipConfig()
         if not isinstance(config, ChipConfig):
@@ -143,6 +169,11 @@ class Chip:
             raise TypeError(f"mismatch must be True or False, got {mismatch!r}")
         self.seed = seed
         self.mismatch = mismatch
+        if noc is None:
+            noc = NocConfig()
+        if not isinstance(noc, NocConfig):
+            raise TypeError(f"noc must be a NocConfig, got {type(noc).__name__}")
+        self.noc = noc.resolve(self.n_clusters)
         ss = np.random.SeedSequence(seed)
         dev_seq, write_seq, read_seq = ss.spawn(3)
         self._write_rng = np.random.default_rng(write_seq)
@@ -154,6 +185,8 @@ class Chip:
         self._psp_bits = np.zeros((C, K_AXONS, N_BITS), bool)
         self._thg_bits = np.zeros((C, N_BITS), bool)
         self._thr_bits = np.zeros((C, N_BITS), bool)
+        self._routes = Routes()
+        self._noc_rt = None
         self._programmed = False
         self._G = None
         self.reset()
@@ -200,7 +233,7 @@ class Chip:
         self._leak_step = self._i_leak * cfg.t_swleak / self._c_int
 
     # ---- the programmed image -------------------------------------------------------------
-    def program(self, weights, psp_ref, threshold_gen, threshold_ref) -> ProgramReport:
+    def program(self, weights, psp_ref, threshold_gen, threshold_ref, *, routes=None) -> ProgramReport:
         """Write synaptic weights, PSP references and the threshold into the MRAM cells.
 
         Parameters
@@ -211,6 +244,10 @@ class Chip:
             PSP-reference code of each AXON row; the signed weight is ``s = w - r``.
         threshold_gen, threshold_ref : int or array_like of int, scalar or (C,)
             Threshold codes; ``theta = threshold_gen - threshold_ref`` must be >= 1.
+        routes : Routes, optional
+            Routing table between clusters (default: none). It is part of the image: kept by
+            :meth:`power_cycle`, written by :meth:`save_image`. It is stored as given (the
+            table's memory is not modelled with write errors).
 
         Returns
         -------
@@ -221,9 +258,15 @@ class Chip:
         TypeError
             Codes that are not integers.
         ValueError
-            Codes outside 0..7, wrong shapes, or theta < 1.
+            Codes outside 0..7, wrong shapes, theta < 1, or a route to or from a cluster this
+            chip does not have.
         """
         C, K, N = self.n_clusters, K_AXONS, N_DENDS
+        if routes is None:
+            routes = Routes()
+        if not isinstance(routes, Routes):
+            raise TypeError(f"routes must be bioloop.chip.Routes or None, got {type(routes).__name__}")
+        routes.check(C)
         w = _v.code_array("weights", weights, shape_options=((K, N), (C, K, N)))
         r = _v.code_array("psp_ref", psp_ref, shape_options=((K,), (C, K)))
         tg = _v.code_array("threshold_gen", threshold_gen, shape_options=((), (C,)))
@@ -241,6 +284,7 @@ class Chip:
             )
         targets = [codes_to_bits(w), codes_to_bits(r), codes_to_bits(tg), codes_to_bits(tr)]
         report = self._write_cells(targets)
+        self._set_routes(routes)
         self._programmed = True
         self._derive()
         return report
@@ -332,6 +376,19 @@ class Chip:
             raise ValueError("the chip holds no program yet: call Chip.program(weights, psp_ref, "
                              "threshold_gen, threshold_ref) or Chip.load_image(path) first")
 
+    def _set_routes(self, routes: Routes) -> None:
+        self._routes = routes
+        self._noc_rt = NocRuntime(routes, self.noc, self.n_clusters) if len(routes) else None
+
+    def _reset_noc(self) -> None:
+        if getattr(self, "_noc_rt", None) is not None:
+            self._noc_rt.clear()
+
+    @property
+    def routes(self) -> Routes:
+        """The routing table the image holds (:class:`~bioloop.chip.Routes`)."""
+        return self._routes
+
     @property
     def weights(self) -> np.ndarray:
         """Synapse codes (C, K, N) as the cells hold them."""
@@ -391,6 +448,7 @@ class Chip:
         self._refr = np.zeros((C, N_DENDS), np.int64)
         self._last = np.zeros(C, np.int64)
         self.cycle = 0
+        self._reset_noc()
 
     def power_cycle(self) -> None:
         """Switch off and on: membrane state is lost, the MRAM image is kept and re-read."""
@@ -404,9 +462,13 @@ class Chip:
         return kernels.effective_v(self._v, self._pend, self._leak_step, self._v_rest)
 
     def get_state(self) -> dict:
-        """A copy of the complete membrane state (for rolling a simulation back)."""
-        return {"v": self._v.copy(), "pend": self._pend.copy(), "refr": self._refr.copy(),
-                "last": self._last.copy(), "cycle": self.cycle}
+        """A copy of the complete membrane state (for rolling a simulation back), packets in
+        flight between clusters included."""
+        state = {"v": self._v.copy(), "pend": self._pend.copy(), "refr": self._refr.copy(),
+                 "last": self._last.copy(), "cycle": self.cycle}
+        if self._noc_rt is not None:
+            state["noc"] = self._noc_rt.get_state()
+        return state
 
     def set_state(self, state: dict) -> None:
         """Return exactly to a state taken by :meth:`get_state` on this chip."""
@@ -419,6 +481,11 @@ class Chip:
         self._refr[...] = state["refr"]
         self._last[...] = state["last"]
         self.cycle = int(state["cycle"])
+        if self._noc_rt is not None:
+            if "noc" not in state:
+                raise ValueError("state has no packets-in-flight part ('noc'); take it with "
+                                 "get_state() on a chip with the same routes")
+            self._noc_rt.set_state(state["noc"])
 
     @property
     def refractory(self) -> np.ndarray:
@@ -469,13 +536,22 @@ class Chip:
         v_rec = np.zeros((T, C, N_DENDS) if record else (1, 1, 1))
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
-        kernels.run_dense(a, self._G, self._nz, self._v, self._pend, self._refr, vth, step, rest, rfr, lat, vdd,
-                          nabs, lateral, self.config.leak_mode == "every_cycle", record, fires, v_rec,
-                          ignored)
+        leak_every = self.config.leak_mode == "every_cycle"
         t0 = self.cycle
+        rt = self._noc_rt
+        if rt is None:
+            kernels.run_dense(a, self._G, self._nz, self._v, self._pend, self._refr, vth, step, rest, rfr, lat,
+                              vdd, nabs, lateral, leak_every, record, fires, v_rec, ignored)
+            counts = {}
+        else:
+            before = rt.counters()
+            routing_kernels.run_dense_routed(a, t0, self._G, self._nz, self._v, self._pend, self._refr, vth, step,
+                                             rest, rfr, lat, vdd, nabs, lateral, leak_every, record, fires,
+                                             v_rec, ignored, *rt.kernel_args())
+            counts = rt.counts_since(before)
         self.cycle += T
         self._last[:] = self.cycle
-        return RunResult(fires, v_rec if record else None, t0, int(ignored[0]))
+        return RunResult(fires, v_rec if record else None, t0, int(ignored[0]), **counts)
 
     def _sync_all(self):
         """Bring every cluster's counters up to ``self.cycle`` (after event runs)."""
@@ -523,6 +599,8 @@ class Chip:
             if until < t_end:
                 raise ValueError(f"until = {until} is before the last event's cycle {t_end - 1}")
             t_end = until
+        if self._noc_rt is not None:
+            return self._run_events_routed(cyc, clu, ax, t_end)
         # unique (cycle, cluster, axon), sorted; repeats are merged into one pulse
         key = (cyc * self.n_clusters + clu) * K_AXONS + ax
         if key.size > 1 and np.any(key[1:] <= key[:-1]):
@@ -554,6 +632,42 @@ class Chip:
                          dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
         return EventResult(fires, int(ukey.size), merged, int(ignored[0]), t_end)
 
+    def _groups(self, cyc, clu, ax):
+        """Unique sorted pulses grouped by (cycle, cluster): (cycle, cluster, start, axon, merged)."""
+        key = (cyc * self.n_clusters + clu) * K_AXONS + ax
+        if key.size > 1 and np.any(key[1:] <= key[:-1]):
+            key = np.sort(key, kind="stable")
+            ukey = key[np.concatenate(([True], key[1:] != key[:-1]))]
+        else:
+            ukey = key
+        ax_u = ukey % K_AXONS
+        grp_key = ukey // K_AXONS
+        if ukey.size:
+            starts = np.flatnonzero(np.concatenate(([True], grp_key[1:] != grp_key[:-1])))
+        else:
+            starts = np.zeros(0, np.int64)
+        grp = grp_key[starts]
+        return (grp // self.n_clusters, grp % self.n_clusters, np.append(starts, ukey.size).astype(np.int64),
+                ax_u, int(key.size - ukey.size))
+
+    def _run_events_routed(self, cyc, clu, ax, t_end) -> EventResult:
+        rt = self._noc_rt
+        grp_cycle, grp_cluster, grp_start, ax_u, merged = self._groups(cyc, clu, ax)
+        ignored = np.zeros(1, np.int64)
+        vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
+        before = rt.counters()
+        out_c, out_k, out_m, n_out = routing_kernels.run_events_routed(
+            self.cycle, t_end, grp_cycle, grp_cluster, grp_start, ax_u, self._G, self._nz, self._v, self._pend,
+            self._refr, self._last, vth, step, rest, rfr, lat, vdd, nabs, lateral,
+            self.config.leak_mode == "every_cycle", ignored, *rt.kernel_args())
+        self.cycle = t_end
+        out_c, out_k, out_m = out_c[:n_out], out_k[:n_out], out_m[:n_out]
+        bits = ((out_m[:, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
+        gi, dn = np.nonzero(bits)
+        fires = _trusted(FireEvents, cycles=out_c[gi].astype(np.int64), cluster=out_k[gi].astype(np.int64),
+                         dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
+        return EventResult(fires, int(ax_u.size), merged, int(ignored[0]), t_end, **rt.counts_since(before))
+
     # ---- non-volatile image -------------------------------------------------------------
     def save_image(self, path) -> None:
         """Write the MRAM image (cell states) to ``path`` as ``.npz`` without pickle."""
@@ -564,6 +678,7 @@ class Chip:
             "thg_bits": self._thg_bits.astype(np.uint8),
             "thr_bits": self._thr_bits.astype(np.uint8),
         }
+        arrays.update({"route_" + k: v for k, v in self._routes.arrays().items()})
         digest = _digest(arrays)
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
@@ -596,13 +711,15 @@ class Chip:
             raise ValueError(f"chip image {str(path)!r} is damaged or not a chip image ({exc})") from None
         if "magic" not in data or str(data["magic"]) != IMAGE_MAGIC:
             raise ValueError(f"{str(path)!r} is not a bioloop chip image (no {IMAGE_MAGIC!r} marker)")
-        if int(data.get("version", -1)) != IMAGE_VERSION:
-            raise ValueError(f"chip image {str(path)!r} has format version {int(data.get('version', -1))}; "
-                             f"this bioloop reads version {IMAGE_VERSION}")
+        version = int(data.get("version", -1))
+        if version not in IMAGE_VERSIONS_READ:
+            raise ValueError(f"chip image {str(path)!r} has format version {version}; "
+                             f"this bioloop reads versions {list(IMAGE_VERSIONS_READ)}")
         names = ("syn_bits", "psp_bits", "thg_bits", "thr_bits")
-        if any(n not in data for n in (*names, "sha256", "n_clusters")):
+        route_names = tuple("route_" + f for f in ROUTE_FIELDS) if version >= 2 else ()
+        if any(n not in data for n in (*names, *route_names, "sha256", "n_clusters")):
             raise ValueError(f"chip image {str(path)!r} is incomplete")
-        arrays = {n: data[n] for n in names}
+        arrays = {n: data[n] for n in (*names, *route_names)}
         if _digest(arrays) != str(data["sha256"]):
             raise ValueError(f"chip image {str(path)!r} is damaged: checksum mismatch")
         if int(data["n_clusters"]) != self.n_clusters:
@@ -616,6 +733,12 @@ class Chip:
         if np.any(theta < 1):  # checked before the cells are touched: the old image stays
             raise ValueError(f"chip image {str(path)!r} holds a threshold theta = "
                              f"{int(theta.min())}; theta must be in 1..{CODE_MAX}")
+        try:
+            routes = Routes(*(arrays[n] for n in route_names)) if route_names else Routes()
+            routes.check(self.n_clusters)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"chip image {str(path)!r} holds a bad routing table: {exc}") from None
+        self._set_routes(routes)
         self._syn_bits, self._psp_bits, self._thg_bits, self._thr_bits = (arrays[n].astype(bool) for n in names)
         self._programmed = True
         self._derive()

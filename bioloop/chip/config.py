@@ -100,6 +100,9 @@ class ChipConfig:
         Column offsets inhibited by a firing neuron; ``()`` switches lateral inhibition off.
     auto_zero : bool
         Offset cancellation of comparators and buffers (Fig. 8).
+    area_chip_mm2, area_16chip_mm2 : float
+        Silicon area of one chip (one local cluster) and of the 16-chip cluster, mm^2
+        (Table 1: 0.576 and 7.74); :meth:`area_mm2` gives the area of any number of clusters.
 
     Raises
     ------
@@ -153,6 +156,9 @@ class ChipConfig:
     write_error_rate: float = 0.0
     write_verify: bool = True
     write_max_retries: int = 3
+    # silicon area (Table 1 of the paper)
+    area_chip_mm2: float = 0.576
+    area_16chip_mm2: float = 7.74
 
     def __post_init__(self):
         r = _v.real
@@ -203,6 +209,8 @@ class ChipConfig:
         if not isinstance(self.write_verify, bool):
             raise TypeError(f"write_verify must be True or False, got {self.write_verify!r}")
         _v.integer("write_max_retries", self.write_max_retries, lo=0, hi=1000)
+        r("area_chip_mm2", self.area_chip_mm2, lo=0.0, lo_open=True, hi=1e4)
+        r("area_16chip_mm2", self.area_16chip_mm2, lo=0.0, lo_open=True, hi=1e5)
         # the slowest window (theta = 1) plus the clocked switches must fit in one GCLK period
         sched = self.cycle_time_needed(1)
         if sched > self.gclk_period:
@@ -264,6 +272,20 @@ class ChipConfig:
         """Length of one cycle's switch sequence: AZ, SWRST, SWINTEG, SWCOMP, SWLEAK."""
         az = self.t_az if self.auto_zero else 0.0
         return az + self.t_swrst + self.t_integ_nominal(theta) + self.t_swcomp + self.t_swleak
+
+    def area_mm2(self, n_clusters: int) -> float:
+        """Silicon area of ``n_clusters`` chips: whole 16-chip clusters at ``area_16chip_mm2``
+        (Table 1: they share their periphery, 7.74 < 16 x 0.576 mm^2), the rest at
+        ``area_chip_mm2`` each (ours: the paper gives only these two sizes).
+
+        Examples
+        --------
+        >>> cfg = ChipConfig()
+        >>> cfg.area_mm2(1), cfg.area_mm2(16), round(cfg.area_mm2(17), 3)
+        (0.576, 7.74, 8.316)
+        """
+        C = _v.integer("n_clusters", n_clusters, lo=1)
+        return (C // 16) * self.area_16chip_mm2 + (C % 16) * self.area_chip_mm2
 
     def replace(self, **changes) -> ChipConfig:
         """A copy with ``changes`` applied (validated again)."""

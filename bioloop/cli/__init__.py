@@ -26,6 +26,7 @@ VERBS = (
     "bioloop.cli.compare_cmd",
     "bioloop.cli.chip_cmd",
     "bioloop.cli.figures_cmd",
+    "bioloop.cli.pynn_report_cmd",
     "bioloop.cli.sweep_cmd",
 )
 VERB_GROUP = "bioloop.verbs"

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 def add_session_arguments(p, *, window: bool = True) -> None:
     p.add_argument("--network", default="relay",
-                   help="relay | burst[:K] | lateral | random | FILE.npz/.toml (default relay)")
+                   help="relay | burst[:K] | lateral | random[:SEED] | chain:L | ring:L | recurrent[:SEED] | "
+                        "FILE.npz/.toml (default relay)")
+    add_chip_size_arguments(p)
     p.add_argument("--gclk", type=float, default=1e3, metavar="HZ", help="GCLK, 1000..50000 Hz (default 1000)")
     p.add_argument("--chip-config", metavar="TOML", help="chip config file ([chip] table)")
     p.add_argument("--backend", default="chip", help="backend by name (default: chip)")
+    p.add_argument("--board", metavar="URI", help="with --backend board: the board (emulator://, "
+                   "emulator+tcp://127.0.0.1:PORT, i2c:///dev/i2c-N, ftdi://ftdi:232h/1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the chip instance and random networks")
     p.add_argument("--ideal", action="store_true", help="chip without device mismatch")
     if window:
@@ -35,12 +39,33 @@ def add_session_arguments(p, *, window: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def add_chip_size_arguments(p) -> None:
+    """``--clusters``, ``--mesh``, ``--allow-shared-rows``: the verbs that build a chip."""
+    p.add_argument("--clusters", type=int, metavar="C",
+                   help="at least C clusters (default: what the electrodes and the network need)")
+    p.add_argument("--mesh", metavar="RxC", help="NoC mesh of routers, e.g. 4x4 (default: squarest for C)")
+    p.add_argument("--allow-shared-rows", action="store_true",
+                   help="let electrodes and routes drive the same AXON row (OR, counted as merged)")
+
+
+def chip_size_options(args) -> dict:
+    """SessionOptions fields from :func:`add_chip_size_arguments` (ValueError for a bad mesh)."""
+    from bioloop.chip.noc import parse_mesh
+
+    mesh = getattr(args, "mesh", None)
+    return {"n_clusters": getattr(args, "clusters", None), "mesh": parse_mesh(mesh) if mesh else None,
+            "allow_shared_rows": bool(getattr(args, "allow_shared_rows", False))}
+
+
 def session_options(args):
     from bioloop.chip import ChipConfig
     from bioloop.session import SessionOptions
     from bioloop.stimulator import StimulatorConfig
 
     cfg = ChipConfig.load(args.chip_config) if args.chip_config else None
+    board = getattr(args, "board", None)
+    if board is not None and args.backend != "board":
+        raise ValueError(f"--board applies to --backend board, not --backend {args.backend}")
     area = args.electrode_area_um2
     stim = StimulatorConfig(
         amplitude=args.amplitude_ua * 1e-6, phase_width=args.phase_width_us * 1e-6,
@@ -52,7 +77,9 @@ def session_options(args):
         network=args.network, gclk_hz=args.gclk, chip_config=cfg, backend=args.backend, seed=args.seed,
         mismatch=not args.ideal, t_start=getattr(args, "start", None), t_stop=getattr(args, "stop", None),
         electrode_map=args.map, allow_unmapped=args.allow_unmapped, blanking=args.blanking_ms * 1e-3,
-        blanking_scope=args.blanking_scope, stimulator=stim, stim_map=args.stim_map)
+        blanking_scope=args.blanking_scope, stimulator=stim, stim_map=args.stim_map,
+        backend_options={"board": board} if args.backend == "board" else {},
+        **chip_size_options(args))
 
 
 def format_summary(s: dict) -> str:
@@ -67,6 +94,17 @@ def format_summary(s: dict) -> str:
     if "latency_ms" in s:
         lat = s["latency_ms"]
         lines.append(f"latency        p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms")
+    link = s.get("backend", {}).get("link")
+    if link:
+        lines.append(f"board link     {link['transactions']} transactions; NAKs {link['naks']}, CRC errors "
+                     f"{link['crc_errors']}, timeouts {link['timeouts']}, dropped and resent {link['dropped']}")
+        for r in s["backend"].get("dac_rounding", []):
+            lines.append(f"board DAC      {r['level']} {r['requested']:.6g} set to {r['set']:.6g} "
+                         f"(rounded by {r['error']:+.3g})")
+        load = s["backend"].get("bus_load")
+        if load is not None:
+            lines.append(f"board bus load {load:.2f} at {s['backend']['bus_hz'] / 1e3:g} kHz"
+                         + (" (above 1: not real time on hardware)" if load > 1 else ""))
     if s.get("session"):
         lines.append(f"session        {s['session']}")
     return "\n".join(lines)

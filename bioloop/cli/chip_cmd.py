@@ -1,6 +1,13 @@
-"""``bioloop chip info``: the configuration and what follows from it."""
+"""``bioloop chip info``: the configuration and what follows from it, Table 1 of the paper
+(synapses, neurons and area of one chip and of a cluster of chips) and the NoC mesh."""
 
 from __future__ import annotations
+
+#: Table 1 of Lee et al., Front. Neurosci. 19:1599144 (2025), "this work" (section 3.4)
+PAPER_TABLE1 = {
+    1: {"synapses": 256, "neurons": 16, "area_mm2": 0.576},
+    16: {"synapses": 4096, "neurons": 256, "area_mm2": 7.74, "neurons_per_mm2": 33},
+}
 
 NAME = "chip"
 HELP = "chip model: 'info' prints the config and what follows from it"
@@ -11,7 +18,9 @@ def add_arguments(p):
     p.add_argument("--config", metavar="TOML", help="chip config file ([chip] table)")
     p.add_argument("--gclk", type=float, metavar="HZ", help="GCLK frequency, 1000..50000 Hz")
     p.add_argument("--seed", type=int, help="also describe one chip instance with this seed")
-    p.add_argument("--clusters", type=int, default=1, help="clusters of that instance")
+    p.add_argument("--clusters", type=int, default=1, metavar="C",
+                   help="clusters (chips) of the system described (Table 1: --clusters 16)")
+    p.add_argument("--mesh", metavar="RxC", help="NoC mesh of routers (default: squarest for C)")
 
 
 def load_config(args):
@@ -26,10 +35,14 @@ def load_config(args):
 def run(args) -> dict:
     import numpy as np
 
-    from bioloop.chip import Chip
+    from bioloop import validate as _v
+    from bioloop.chip import Chip, NocConfig
     from bioloop.chip.config import CODE_MAX
+    from bioloop.chip.noc import parse_mesh
 
     cfg = load_config(args)
+    C = _v.integer("--clusters", args.clusters, lo=1, hi=65_536)
+    noc = NocConfig(mesh=parse_mesh(args.mesh) if getattr(args, "mesh", None) else None).resolve(C)
     thetas = range(1, CODE_MAX + 1)
     out = {
         "config": cfg.to_dict(),
@@ -47,6 +60,7 @@ def run(args) -> dict:
             "absolute_refractory_s": cfg.n_abs * cfg.gclk_period,
             "cycle_schedule_ns_theta1": cfg.cycle_time_needed(1) * 1e9,
         },
+        "system": system_table(cfg, C, noc),
     }
     if args.seed is not None:
         chip = Chip(cfg, n_clusters=args.clusters, seed=args.seed)
@@ -60,6 +74,23 @@ def run(args) -> dict:
             "comparator_offset_mV_sigma": float((lv["v_th"] - cfg.v_th).std() * 1e3),
         }
     return out
+
+
+def system_table(cfg, n_clusters: int, noc) -> dict:
+    """Table 1's rows for one chip and for ``n_clusters`` chips, from the configuration."""
+    from bioloop.chip.config import K_AXONS, N_DENDS
+
+    def row(C):
+        area = cfg.area_mm2(C)
+        return {"clusters": C, "synapses": C * K_AXONS * N_DENDS, "neurons": C * N_DENDS,
+                "neurons_with_axons": C * (K_AXONS + N_DENDS), "area_mm2": area,
+                "neurons_per_mm2": C * N_DENDS / area}
+
+    rows, cols = noc.mesh
+    return {"chip": row(1), "system": row(n_clusters),
+            "paper": PAPER_TABLE1.get(n_clusters),
+            "mesh": [rows, cols], "max_hops": (rows - 1) + (cols - 1),
+            "max_latency_cycles": noc.base_cycles + ((rows - 1) + (cols - 1)) * noc.hop_cycles}
 
 
 def format_text(s: dict) -> str:
@@ -78,6 +109,19 @@ def format_text(s: dict) -> str:
         f"from V_LAT = {d['recovery_cycles_from_v_lat']} cycles",
         f"  absolute refractory = {d['absolute_refractory_s'] * 1e3:.4g} ms",
     ]
+    t = s["system"]
+    lines.append("Table 1 (from the config; neurons = DEND columns, as the paper counts them):")
+    lines.append(f"  {'':22s}{'synapses':>10s}{'neurons':>9s}{'area mm^2':>11s}{'neurons/mm^2':>14s}")
+    for name, r in (("one chip", t["chip"]), (f"{t['system']['clusters']}-chip system", t["system"])):
+        lines.append(f"  {name:22s}{r['synapses']:>10,d}{r['neurons']:>9,d}{r['area_mm2']:>11.4g}"
+                     f"{r['neurons_per_mm2']:>14.1f}")
+    for name, p in (("paper: one chip", PAPER_TABLE1[1]), (f"paper: {t['system']['clusters']} chips", t["paper"])):
+        if p and (name.endswith("one chip") or t["system"]["clusters"] != 1):
+            lines.append(f"  {name:22s}{p['synapses']:>10,d}{p['neurons']:>9,d}{p['area_mm2']:>11.4g}"
+                         + (f"{p['neurons_per_mm2']:>14d}" if "neurons_per_mm2" in p else ""))
+    lines.append(f"  counting each AXON as a neuron too: {t['chip']['neurons_with_axons']} per chip")
+    lines.append(f"  NoC: {t['mesh'][0]}x{t['mesh'][1]} mesh, up to {t['max_hops']} hops, "
+                 f"{t['max_latency_cycles']} cycles")
     if "instance" in s:
         i = s["instance"]
         lines.append(f"instance seed {i['seed']}: T_integ(theta=5) = "

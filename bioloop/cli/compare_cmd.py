@@ -31,7 +31,10 @@ def add_arguments(p):
     p.add_argument("--poisson", type=float, metavar="RATE",
                    help="instead of a recording: seeded Poisson input at RATE Hz on every AXON row")
     p.add_argument("--reference", default="chip-equivalent", metavar="NAME",
-                   help="registered reference backend: chip-equivalent (default) or ideal-lif")
+                   help="registered reference backend: chip-equivalent (default), ideal-lif, or "
+                        "board (with --board URI)")
+    p.add_argument("--board", metavar="URI", help="with --reference board: the board "
+                   "(emulator://, emulator+tcp://127.0.0.1:PORT, i2c:///dev/i2c-N, ftdi://...)")
     p.add_argument("--network", default="random", metavar="PRESET",
                    help="relay, burst[:K], lateral, random[:SEED] (default, seeded by --seed), or "
                         "a .npz / .toml network file")
@@ -147,6 +150,10 @@ def run(args) -> dict:
         spikes, frames, n_cycles, n_clusters, info = _recording_input(args, cfg)
     program = _network(args, n_clusters)
     options = {"target": args.target, "cache_dir": args.cache_dir}
+    if args.reference == "board" or args.board is not None:
+        if args.reference != "board" or args.sweep:
+            raise ValueError("--board goes with --reference board (and without --sweep)")
+        options = {"board": args.board}
     result = cross_check(frames, program, cfg, reference=args.reference, until=n_cycles,
                          reference_options=options)
     out = result.summary()
@@ -182,7 +189,7 @@ def format_text(s: dict) -> str:
     c = s["counts"]
     lines.append(f"FIREs: chip {c['chip']['fires']}, reference {c['reference']['fires']}; "
                  f"wall: chip {s['chip_wall_s']:.3g} s, reference {s['reference_wall_s']:.3g} s "
-                 f"(Brian2 {s['brian2_target']})")
+                 + (f"(Brian2 {s['brian2_target']})" if s.get("brian2_target") else "(no Brian2)"))
     if "sweep" in s:
         lines.append("GCLK sweep (chip vs ideal-lif): GCLK Hz, van_rossum, sttc")
         for row in s["sweep"]["rows"]:

@@ -10,11 +10,14 @@ import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__, registry
+from .. import validate as _v
 from ..backends.base import Backend
-from ..chip import ChipConfig
+from ..chip import ChipConfig, NocConfig
 from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for
-from ..networks import network_from_name
+from ..networks import clusters_needed, network_from_name
 from ..stimulator import StimMap, Stimulator, StimulatorConfig
 from ..types import ChipProgram, SpikeEvents
 from .journal import JournalWriter
@@ -41,6 +44,10 @@ class SessionOptions:
     blanking_scope: str = "electrode"
     stimulator: StimulatorConfig = field(default_factory=StimulatorConfig)
     stim_map: str | None = None
+    n_clusters: int | None = None  #: at least this many clusters (routes may need internal ones)
+    mesh: tuple[int, int] | None = None  #: NoC mesh (rows, cols); default the squarest for C
+    allow_shared_rows: bool = False  #: electrodes and routes may drive one AXON row (OR, counted)
+    backend_options: dict = field(default_factory=dict)  #: e.g. {"board": URI} for backend board
 
 
 @dataclass
@@ -86,13 +93,18 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
     else:
         emap = ElectrodeMap.default(len(labels), labels)
     n_clusters = max(emap.n_clusters, 1) if opts.electrode_map else n_clusters_for(len(labels))
+    n_clusters = chip_clusters(n_clusters, opts)
     t0, t1 = window_of(events, opts)
     enc = Encoder(EncoderConfig(gclk_hz=opts.gclk_hz, t_start=t0, t_stop=t1, blanking=opts.blanking,
                                 blanking_scope=opts.blanking_scope), emap)
     cfg = (opts.chip_config or ChipConfig()).replace(gclk_hz=opts.gclk_hz)
-    program = network_from_name(opts.network, n_clusters, seed=opts.seed)
+    # a seed in the spec (random:SEED, recurrent:SEED) names the network; --seed the chip instance
+    program = network_from_name(opts.network, n_clusters, seed=None if ":" in opts.network else opts.seed)
+    shared_rows = check_shared_rows(emap, program, opts.allow_shared_rows)
     backend_cls = registry.load("bioloop.backends", opts.backend)
-    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch)
+    noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
+    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
+                          **noc_kw, **opts.backend_options)
     backend.program(program)
     # a FIRE leaves the comparator after the cycle's switches up to SWCOMP, not at the GCLK
     # edge that sampled its input: stimulation can never precede (and blank) that input
@@ -115,10 +127,62 @@ def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = 
         "encoder": {"gclk_hz": opts.gclk_hz, "blanking_s": opts.blanking,
                     "blanking_scope": opts.blanking_scope, "electrode_map": emap.to_dict()},
         "stimulator": scfg.to_dict(),
+        "routing": {"routes": [[a, n, b, k] for (a, n), (b, k) in program.routes.pairs()],
+                    "shared_rows": shared_rows,
+                    "stimulating": [[int(c), int(d), int(stim.stim_map.table[c, d])]
+                                    for c, d in zip(*np.nonzero(stim.stim_map.table >= 0), strict=True)]},
         "versions": versions(),
         "t_start": t0,
     }
     return SessionParts(enc, backend, stim, program, cfg, meta)
+
+
+def chip_clusters(electrode_clusters: int, opts: SessionOptions) -> int:
+    """Clusters of the chip: what the electrodes need, at least ``--clusters``, at least what
+    the network needs (``chain:L``, ``ring:L``); clusters past the electrodes are internal.
+
+    Raises
+    ------
+    ValueError
+        ``--clusters`` fewer than the electrodes need.
+    """
+    C = electrode_clusters
+    if opts.n_clusters is not None:
+        want = _v.integer("--clusters", opts.n_clusters, lo=1, hi=65_536)
+        if want < C:
+            raise ValueError(f"--clusters {want} is fewer than the {C} clusters the electrodes need")
+        C = want
+    return max(C, clusters_needed(opts.network))
+
+
+def check_shared_rows(emap: ElectrodeMap, program: ChipProgram, allow: bool) -> list:
+    """AXON rows that both an electrode and a route drive, as ``[[cluster, axon, electrode], ...]``.
+
+    Raises
+    ------
+    ValueError
+        Such a row without ``allow`` (``--allow-shared-rows``: the row is then the OR of both,
+        and a packet onto an active row is counted as ``routed_merged``).
+    """
+    tab = emap.table()
+    shared = []
+    for b, k in program.routes.destinations():
+        if b < tab.shape[0] and tab[b, k] >= 0:
+            shared.append([int(b), int(k), int(tab[b, k])])
+    if shared and not allow:
+        b, k, e = shared[0]
+        raise ValueError(f"electrode {e} and a route both drive AXON row {k} of cluster {b} "
+                         f"({len(shared)} such rows); route to rows no electrode drives, or allow it "
+                         "with --allow-shared-rows (the row is then their OR, counted as merged)")
+    return shared
+
+
+def _backend_report(backend: Backend, summary: dict) -> None:
+    """A backend on hardware (the board) reports its link at the end and lets go of it."""
+    report = backend.session_report()
+    if report is not None:
+        summary["backend"] = report
+    backend.close()
 
 
 def journal_path_for(out: Path) -> Path:
@@ -152,6 +216,7 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path, *, source_m
         jpath.unlink()
     summary = log.summary()
     summary["session"] = str(out)
+    _backend_report(parts.backend, summary)
     return summary
 
 
@@ -206,4 +271,5 @@ def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timin
         jpath.unlink()
     summary = log.summary()
     summary["session"] = str(out)
+    _backend_report(parts.backend, summary)
     return summary

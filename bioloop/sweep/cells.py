@@ -78,12 +78,16 @@ def chip_config(params: dict) -> ChipConfig:
 
 
 def program_for(kind: str, params: dict, n_clusters: int):
-    """The cell's network. A replay seeds every preset with the cell's seed (as
-    ``bioloop replay``); compare and chip cells seed only ``random`` (as ``bioloop compare``)."""
+    """The cell's network. A replay seeds every preset without a seed of its own
+    (``random:SEED``) with the cell's seed (as ``bioloop replay``); compare and chip cells seed
+    only ``random`` (as ``bioloop compare``)."""
     from ..networks import network_from_name
 
     spec = params["network"]
-    seed = params["seed"] if kind == "replay" or spec.strip() == "random" else None
+    if kind == "replay":
+        seed = None if ":" in spec else params["seed"]
+    else:
+        seed = params["seed"] if spec.strip() == "random" else None
     return network_from_name(spec, n_clusters, seed=seed)
 
 
@@ -118,7 +122,8 @@ def replay_cell(params: dict, key: str, session_dir: str | None = None) -> tuple
     events = read_recording(rec)
     opts = SessionOptions(network=params["network"], gclk_hz=params["gclk_hz"],
                           chip_config=chip_config(params), seed=params["seed"],
-                          mismatch=params["mismatch"], t_start=rec["start"], t_stop=rec["stop"])
+                          mismatch=params["mismatch"], t_start=rec["start"], t_stop=rec["stop"],
+                          n_clusters=params["clusters"])
     meta = {"path": rec["path"], "format": rec["format"], "well": rec["well"],
             "n_electrodes": events.n_channels, "sweep_cell": key}
     if session_dir is not None:

@@ -44,7 +44,7 @@ CELL_SCHEMA = 1
 #: axes of each kind with their defaults (``chip`` and ``recording`` are handled apart)
 _COMMON = {"seed": 0, "gclk_hz": 1000.0}
 AXES = {
-    "replay": {**_COMMON, "network": "relay", "mismatch": True},
+    "replay": {**_COMMON, "network": "relay", "mismatch": True, "clusters": None},
     "compare": {**_COMMON, "network": "random", "reference": "chip-equivalent", "poisson_hz": None,
                 "duration": None, "clusters": 1},
     "chip": {**_COMMON, "network": "relay", "mismatch": True, "protocol": "poisson",
@@ -323,8 +323,8 @@ def _check_types(kind: str, p: dict) -> None:
         raise TypeError(f"network must be a name or a file path (str), got {p['network']!r}")
     if "mismatch" in p and not isinstance(p["mismatch"], bool):
         raise TypeError(f"mismatch must be true or false, got {p['mismatch']!r}")
-    if "clusters" in p and (isinstance(p["clusters"], bool) or not isinstance(p["clusters"], int)
-                            or not 1 <= p["clusters"] <= 4096):
+    if p.get("clusters") is not None and (isinstance(p["clusters"], bool) or not isinstance(p["clusters"], int)
+                                          or not 1 <= p["clusters"] <= 4096):
         raise ValueError(f"clusters = {p['clusters']!r} must be an integer in 1..4096")
     if kind == "chip":
         if p["protocol"] not in PROTOCOLS:
@@ -360,6 +360,7 @@ def _check_values(cells: list[Cell]) -> None:
     """What can be checked before anything is submitted: recordings exist, chip overrides
     make a valid ChipConfig, networks and references are known."""
     from .. import registry
+    from ..networks import clusters_needed
     from .cells import program_for
 
     checked = set()
@@ -381,10 +382,12 @@ def _check_values(cells: list[Cell]) -> None:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"cell {c.index}: {exc}") from None
             checked.add(chip_key)
-        net_key = ("network", c.kind, p["network"], p["seed"], p.get("clusters", 1))
+        # a replay has what its electrodes need, at least its clusters and the network's
+        n = p["clusters"] if c.kind != "replay" else max(p["clusters"] or 1, clusters_needed(p["network"]))
+        net_key = ("network", c.kind, p["network"], p["seed"], n)
         if net_key not in checked:
             try:
-                program_for(c.kind, p, p.get("clusters", 1))
+                program_for(c.kind, p, n)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"cell {c.index}: {exc}") from None
             checked.add(net_key)
