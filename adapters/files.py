@@ -1,11 +1,18 @@
 """One entry for recordings on disk: :func:`open_recording` picks the reader, returns a Source.
 
-Formats: ``"sjemea"`` (HDF5 spike-time layout, :mod:`.sjemea`), ``"nexTimestamps"``
-(NeuroExplorer timestamp text, :mod:`.nex_timestamps`), and everything Neo reads
-(:mod:`.neo_files`; ``"neo"`` lets Neo pick by suffix, or name a Neo IO such as ``"nix"``).
-Without ``format`` the file is sniffed: an HDF5 file with ``/spikes``, ``/sCount`` and
-``/names`` is sjemea, a ``.nexTimestamps`` suffix is the text layout, anything else goes to Neo.
+Formats, recognised by content whatever the file's suffix (:func:`sniff_format`):
 
+- ``"sjemea"``: HDF5 with ``/spikes`` and ``/sCount`` (:mod:`.sjemea`);
+- ``"cl"``: HDF5 written by the Cortical Labs ``cl`` SDK recorder, a ``/spikes`` table of
+  ``timestamp`` (frames) and ``channel`` (:mod:`.cortical_labs`);
+- ``"nwb"``: an NWB file (HDF5 with ``nwb_version``) with a Units table (:mod:`.nwb_units`);
+- ``"mcDataTool"``: MC_DataTool's ASCII spike export (:mod:`.mc_datatool`);
+- ``"nexTimestamps"``: the ragged timestamp table, one column of spike times per electrode
+  (NeuroExplorer's export, sjemea's ``.nexTimestamps`` / ``.txt``; :mod:`.nex_timestamps`);
+- everything else goes to Neo (:mod:`.neo_files`; ``"neo"`` lets Neo pick by suffix, or name a
+  Neo IO such as ``"nix"``).
+
+A file that none of them reads is refused with one line naming the formats tried.
 Trimming to a time window (``--start/--stop``) is the encoder's job, not the reader's.
 """
 
@@ -21,40 +28,89 @@ from bioloop import validate as _v
 from bioloop.sources import Source
 from bioloop.types import SpikeEvents
 
+from .common import decode_text, existing_file, is_hdf5
+from .cortical_labs import is_cl_recording, read_cl_recording
+from .mc_datatool import MC_DATATOOL_MARK, read_mc_datatool
 from .neo_files import DetectionOptions, read_neo_file
-from .nex_timestamps import read_nex_timestamps
-from .sjemea import HDF5_SIGNATURE, REQUIRED, existing_file, read_sjemea
+from .nex_timestamps import looks_like_timestamp_table, read_nex_timestamps
+from .nwb_units import is_nwb_file, read_nwb_units
+from .sjemea import REQUIRED, read_sjemea
 
-SJEMEA, NEX_TIMESTAMPS, NEO = "sjemea", "nexTimestamps", "neo"
+SJEMEA, CL, NWB, MC_DATATOOL, NEX_TIMESTAMPS, NEO = (
+    "sjemea", "cl", "nwb", "mcDataTool", "nexTimestamps", "neo")
 _FORMAT_ALIASES = {"sjemea": SJEMEA, "nextimestamps": NEX_TIMESTAMPS,
-                   "nex-timestamps": NEX_TIMESTAMPS, "neo": NEO}
+                   "nex-timestamps": NEX_TIMESTAMPS, "timestamps": NEX_TIMESTAMPS,
+                   "mcdatatool": MC_DATATOOL, "mc_datatool": MC_DATATOOL, "cl": CL,
+                   "cortical-labs": CL, "nwb": NWB, "neo": NEO}
+#: what each format is, for the one line that refuses a file none of them reads
+FORMATS_TRIED = {
+    SJEMEA: "sjemea HDF5 (/spikes + /sCount)",
+    CL: "Cortical Labs CL HDF5 (/spikes table of timestamp, channel)",
+    NWB: "NWB with a Units table",
+    MC_DATATOOL: "MC_DataTool ASCII spike export",
+    NEX_TIMESTAMPS: "timestamp text table (one column of spike times per electrode)",
+    NEO: "the Neo IOs for its suffix",
+}
+_TEXT_HEAD = 65536  #: bytes of a text file looked at to recognise its layout
 
 
 def sniff_format(path) -> str:
-    """``"sjemea"``, ``"nexTimestamps"`` or ``"neo"`` for a file, from its suffix and content.
+    """The reader for a file, from its content (its suffix only for Neo).
+
+    Returns one of ``"sjemea"``, ``"cl"``, ``"nwb"``, ``"mcDataTool"``, ``"nexTimestamps"``,
+    ``"neo"``.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, or an HDF5 file that cannot be opened (truncated / corrupt).
 
     Examples
     --------
-    >>> sniff_format("TC89_DIV15_A.nexTimestamps")  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "spikes.txt"
+    >>> _ = p.write_text("ch_12A_unit_0\\tch_13A_unit_0\\n0.5\\t0.25\\n0.75\\t\\n")
+    >>> sniff_format(p)
     'nexTimestamps'
     """
     p = existing_file(path)
-    if p.suffix.lower() == ".nextimestamps":
-        return NEX_TIMESTAMPS
-    if _is_hdf5(p):
+    if is_hdf5(p):
         try:
             with h5py.File(p, "r") as h5:
-                if all(k in h5 for k in REQUIRED):
+                if all(k in h5 and isinstance(h5[k], h5py.Dataset) for k in REQUIRED):
                     return SJEMEA
+                if is_cl_recording(h5):
+                    return CL
+                if is_nwb_file(h5):
+                    return NWB
         except OSError as err:
             raise ValueError(f"{p}: not a readable HDF5 file (truncated or corrupt?): {err}"
                              ) from err
+        return NEO
+    with open(p, "rb") as fh:
+        head = fh.read(_TEXT_HEAD)
+    try:
+        text = decode_text(head, str(p))
+    except ValueError:
+        return NEO  # binary: Neo's business
+    if text.lstrip("\ufeff").startswith(MC_DATATOOL_MARK):
+        return MC_DATATOOL
+    if p.suffix.lower() == ".nextimestamps" or looks_like_timestamp_table(text):
+        return NEX_TIMESTAMPS
     return NEO
 
 
-def _is_hdf5(p: Path) -> bool:
-    with open(p, "rb") as fh:
-        return fh.read(8) == HDF5_SIGNATURE
+def _refused(p: Path, err: Exception, table_error: Exception | None = None) -> ValueError:
+    """The one line for a file no reader takes: every format tried, and what they said."""
+    def short(e: Exception, n: int) -> str:
+        why = " ".join(str(e).split())
+        if why.startswith(f"{p}: "):
+            why = why[len(f"{p}: "):]
+        return why if len(why) <= n else why[:n - 3] + "..."
+
+    table = f"timestamp table: {short(table_error, 150)}; " if table_error else ""
+    return ValueError(f"{p}: not a recording bioloop reads; tried {'; '.join(FORMATS_TRIED.values())} "
+                      f"({table}Neo: {short(err, 300)})")
 
 
 class RecordingSource(Source):
@@ -68,8 +124,8 @@ class RecordingSource(Source):
     path : str or Path
         The recording.
     format : str, optional
-        ``"sjemea"``, ``"nexTimestamps"``, ``"neo"`` or a Neo IO name (``"nix"``...); default:
-        sniffed.
+        ``"sjemea"``, ``"cl"``, ``"nwb"``, ``"mcDataTool"``, ``"nexTimestamps"``, ``"neo"`` or
+        a Neo IO name (``"nix"``...); default: recognised by content (:func:`sniff_format`).
     well : str, optional
         sjemea plate files: keep one well (``"A1"``).
     segment : int, optional
@@ -89,7 +145,10 @@ class RecordingSource(Source):
         the file's format (e.g. ``well`` for a NIX file); messages name the file.
     """
 
-    name: ClassVar[str] = "recording"
+    name: ClassVar[str] = "file"  #: its entry-point name in bioloop.sources
+
+    #: what the recording itself says was stimulated (Cortical Labs CL files), else None
+    recorded_stimulation = None
 
     def __init__(self, path, *, format: str | None = None, well: str | None = None,
                  segment: int | None = None, use: str | None = None,
@@ -113,22 +172,35 @@ class RecordingSource(Source):
             if extra:
                 raise ValueError(f"{p}: option(s) {sorted(extra)} apply only to files read "
                                  f"through Neo; this file is read as {fmt}")
+        rec, table_error = None, None
         if fmt == SJEMEA:
             rec = read_sjemea(p, well=well)
         elif fmt == NEX_TIMESTAMPS:
-            rec = read_nex_timestamps(p)
-        else:
+            try:
+                rec = read_nex_timestamps(p)
+            except ValueError as err:
+                if format is not None or p.suffix.lower() == ".nextimestamps":
+                    raise
+                # only looked like a timestamp table: Neo may know better
+                fmt, table_error = NEO, err
+        elif fmt == MC_DATATOOL:
+            rec = read_mc_datatool(p)
+        elif fmt == CL:
+            rec = read_cl_recording(p)
+        elif fmt == NWB:
+            rec = read_nwb_units(p)
+        if rec is None:
             try:
                 rec = read_neo_file(p, format=neo_io, segment=segment, use=use or "auto",
                                     detection=DetectionOptions(**det_given))
             except ValueError as err:
-                if format is None and _is_hdf5(p) and "Neo could not read" in str(err):
-                    raise ValueError(f"{p}: an HDF5 file, but neither the sjemea layout "
-                                     f"(/{', /'.join(REQUIRED)}) nor a format Neo reads. "
-                                     f"{err}") from err
+                msg = str(err)
+                if format is None and ("Neo could not read" in msg or "unknown format" in msg):
+                    raise _refused(p, err, table_error) from err
                 raise
         self._events = rec.spike_events()
         self.header = rec.header
+        self.recorded_stimulation = getattr(rec, "stimulation", None)
         self.path = p
         self.format = fmt
         self.chunk_duration = chunk_duration
@@ -180,9 +252,12 @@ class RecordingSource(Source):
     def summary(self) -> dict:
         """A small dict for the CLI: file, format, counts, segment, notes."""
         ev = self._events
-        return {"path": str(self.path), "format": self.format, "n_channels": ev.n_channels,
-                "n_spikes": len(ev), "t_start": ev.t_start, "t_stop": ev.t_stop,
-                "notes": list(getattr(self.header, "notes", ()))}
+        out = {"path": str(self.path), "format": self.format, "n_channels": ev.n_channels,
+               "n_spikes": len(ev), "t_start": ev.t_start, "t_stop": ev.t_stop,
+               "segment_from": self.header.segment_from, "notes": list(self.header.notes)}
+        if self.recorded_stimulation is not None:
+            out["recorded_stimulation"] = len(self.recorded_stimulation.times)
+        return out
 
 
 def open_recording(path, *, format: str | None = None, well: str | None = None,

@@ -7,14 +7,20 @@ refused: a pickle runs code when loaded.
 SpikeTrains are converted by :func:`bioloop.neoconv.spike_events_from_neo`, one electrode per
 train. AnalogSignals (voltage traces; band-pass them first) go through threshold detection with
 Elephant (:func:`elephant.spike_train_generation.threshold_detection`), one threshold per
-channel from a robust noise estimate ``sigma = median(|x - median(x)|) / 0.6745``; the polarity
+channel from the robust noise estimate :func:`bioloop.spiketools.robust_noise` (the scaled median
+absolute deviation, shared with the online detector); the polarity
 (``negative``: below ``median - k sigma``; ``positive``: above ``median + k sigma``; ``both``)
 and a dead time (crossings closer than this to the previous accepted spike of the channel are
 merged into it) are options. The header counts everything not turned into spikes.
+
+Elephant is imported only when a file's AnalogSignals are detected on (reading SpikeTrains does
+not need it, and importing it costs more than a second).
 """
 
 from __future__ import annotations
 
+import gc
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,18 +28,16 @@ import neo
 import neo.io
 import numpy as np
 import quantities as pq
-from elephant.spike_train_generation import threshold_detection
 
 from bioloop import neoconv
 from bioloop import validate as _v
-from bioloop.spiketools import apply_dead_time
-from bioloop.types import SpikeEvents
+from bioloop.recording import RecordingHeader
+from bioloop.spiketools import apply_dead_time, robust_noise
 
-from .sjemea import existing_file
+from .common import EventsRecording, existing_file
 
 POLARITIES = ("negative", "positive", "both")
 USES = ("auto", "spiketrains", "analogsignals")
-MAD_TO_SD = 0.6745  #: median(|x|) of a standard normal: MAD / 0.6745 estimates its sd
 _REFUSED_IOS = {"PickleIO": "a pickle runs arbitrary code when loaded",
                 "ExampleIO": "it makes up fake data"}
 _ALIASES = {"nex": "neuroexplorer", "neuroexplorerio": "neuroexplorer", "nwb": "nwb"}
@@ -136,6 +140,22 @@ def read_neo_block(path, *, format: str | None = None) -> NeoRead:
     p = existing_file(path)
     errors = []
     for cls in _candidates(p, format):
+        got = _try_io(cls, p, errors)
+        if got is not None:
+            return got
+    raise ValueError(f"{p}: Neo could not read this file (corrupt or not this format?): "
+                     + "; ".join(errors))
+
+
+def _try_io(cls, p: Path, errors: list) -> NeoRead | None:
+    """One candidate IO on the file; None (and its error in ``errors``) when it fails.
+
+    Some Neo IOs leave the file open when they fail on a file that is not theirs; the
+    ResourceWarning of that leaked handle (raised when the failure's traceback is freed, here)
+    is theirs, not a problem of the file, and is not turned into an error.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
         io = None
         try:
             io = cls(str(p), mode="ro") if cls is neo.io.NixIO else cls(str(p))
@@ -143,16 +163,19 @@ def read_neo_block(path, *, format: str | None = None) -> NeoRead:
             blk = io.read_block(lazy=False)
         except Exception as err:  # noqa: BLE001 - any failure of a third-party reader
             errors.append(f"{cls.__module__}.{cls.__name__}: {type(err).__name__}: {err}")
-            continue
+            blk = None
         finally:
             if io is not None and hasattr(io, "close"):
                 io.close()
-        if not isinstance(blk, neo.Block):
-            errors.append(f"{cls.__name__}: read_block returned {type(blk).__name__}")
-            continue
-        return NeoRead(blk, cls.__name__, n_blocks)
-    raise ValueError(f"{p}: Neo could not read this file (corrupt or not this format?): "
-                     + "; ".join(errors))
+            del io
+        if blk is None:
+            gc.collect()
+    if blk is None:
+        return None
+    if not isinstance(blk, neo.Block):
+        errors.append(f"{cls.__name__}: read_block returned {type(blk).__name__}")
+        return None
+    return NeoRead(blk, cls.__name__, n_blocks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,21 +209,6 @@ class SpikeDetection:
     merged_dead_time: np.ndarray  #: crossings merged into an earlier spike (dead time)
     flat: tuple[str, ...]  #: channels with zero robust noise: no threshold, no spikes
     options: DetectionOptions = field(default_factory=DetectionOptions)
-
-
-def robust_noise(x: np.ndarray) -> tuple[float, float]:
-    """Median and robust sd (MAD / 0.6745) of a trace.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> med, sd = robust_noise(rng.normal(1.0, 2.0, 100_000))
-    >>> round(med, 1), round(sd, 1)
-    (1.0, 2.0)
-    """
-    x = np.asarray(x, np.float64)
-    med = float(np.median(x))
-    return med, float(np.median(np.abs(x - med)) / MAD_TO_SD)
 
 
 def detect_spikes(signal: neo.AnalogSignal, *, labels=None,
@@ -241,6 +249,8 @@ def detect_spikes(signal: neo.AnalogSignal, *, labels=None,
     """
     if not isinstance(signal, neo.AnalogSignal):
         raise TypeError(f"expected a neo.AnalogSignal, got {type(signal).__name__}")
+    from elephant.spike_train_generation import threshold_detection
+
     opts = options or DetectionOptions()
     n = signal.shape[1]
     if labels is None:
@@ -288,8 +298,8 @@ def detect_spikes(signal: neo.AnalogSignal, *, labels=None,
 # the reader
 
 
-@dataclass(frozen=True)
-class NeoFileHeader:
+@dataclass(frozen=True, kw_only=True)
+class NeoFileHeader(RecordingHeader):
     """Where the spikes of a Neo-readable file came from and what was not used.
 
     ``used`` is ``"spiketrains"`` or ``"analogsignals"``; ``not_used`` counts, by kind, what
@@ -297,34 +307,17 @@ class NeoFileHeader:
     first Block of a file is read).
     """
 
-    path: str
-    io_name: str
-    labels: tuple[str, ...]
-    t_start: float
-    t_stop: float
-    used: str
-    segment: int
-    n_segments: int
-    not_used: dict
-    detection: tuple = ()  #: one SpikeDetection per AnalogSignal (analogsignals only)
-    notes: tuple[str, ...] = ()
-    positions_um: None = None
     format: str = "neo"
+    io_name: str = ""
+    used: str = "spiketrains"
+    segment: int = 0
+    n_segments: int = 1
+    not_used: dict = field(default_factory=dict)
+    detection: tuple = ()  #: one SpikeDetection per AnalogSignal (analogsignals only)
 
-    @property
-    def n_channels(self) -> int:
-        return len(self.labels)
 
-
-@dataclass(frozen=True)
-class NeoFileRecording:
+class NeoFileRecording(EventsRecording):
     """The spikes of a Neo-readable file and its header."""
-
-    header: NeoFileHeader
-    events: SpikeEvents
-
-    def spike_events(self) -> SpikeEvents:
-        return self.events
 
 
 def read_neo_file(path, *, format: str | None = None, segment: int | None = None,
@@ -419,8 +412,10 @@ def read_neo_file(path, *, format: str | None = None, segment: int | None = None
         raise ValueError(f"{p}: the recording holds no spikes ({ev.n_channels} channels; {what})")
     notes = tuple(f"AnalogSignal {k}: channel(s) {', '.join(d.flat)} are flat (zero noise), "
                   f"no detection" for k, d in enumerate(dets) if d.flat)
-    header = NeoFileHeader(str(p), io_name, ev.labels, ev.t_start, ev.t_stop, use, segment,
-                           n_seg, not_used, dets, notes)
+    header = NeoFileHeader(path=str(p), io_name=io_name, labels=ev.labels, t_start=ev.t_start,
+                           t_stop=ev.t_stop, segment_from=f"{io_name}: segment {segment}",
+                           used=use, segment=segment, n_segments=n_seg, not_used=not_used,
+                           detection=dets, notes=notes)
     return NeoFileRecording(header, ev)
 
 

@@ -21,16 +21,16 @@ import numpy as np
 from neo.io.baseio import BaseIO
 
 from bioloop import neoconv
-from bioloop.types import SpikeEvents
+from bioloop.recording import RecordingHeader
 
-from .sjemea import check_grouped_times, existing_file, grouped_to_spike_events
+from .common import GroupedRecording, check_grouped_times, decode_text, existing_file
 
 SWEEP_START, SWEEP_STOP = "Sweep_Start", "Sweep_Stop"
 _MCS_LABEL = re.compile(r"^ch_(\d)(\d)")
 
 
-@dataclass(frozen=True)
-class NexTimestampsHeader:
+@dataclass(frozen=True, kw_only=True)
+class NexTimestampsHeader(RecordingHeader):
     """Labels, segment and MCS grid of a timestamp-text file.
 
     ``grid`` is (n_channels, 2) ``column, row`` parsed from ``ch_<col><row>...`` labels, or None
@@ -38,34 +38,61 @@ class NexTimestampsHeader:
     ``positions_um`` is None.
     """
 
-    path: str
-    labels: tuple[str, ...]
-    t_start: float
-    t_stop: float
-    segment_from: str
-    grid: np.ndarray | None
-    notes: tuple[str, ...] = ()
-    positions_um: None = None
     format: str = "nexTimestamps"
-
-    @property
-    def n_channels(self) -> int:
-        return len(self.labels)
+    grid: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
-class NexTimestampsRecording:
+class NexTimestampsRecording(GroupedRecording):
     """Raw content: ``times`` grouped column after column, ``counts`` per column."""
 
-    header: NexTimestampsHeader
-    times: np.ndarray
-    counts: np.ndarray
 
-    def spike_events(self) -> SpikeEvents:
-        """All spikes as :class:`~bioloop.types.SpikeEvents` (sorted by time, ties by channel)."""
-        h = self.header
-        return grouped_to_spike_events(self.times, self.counts, h.labels, t_start=h.t_start,
-                                       t_stop=h.t_stop, source=h.path)
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_timestamp_table(text: str, max_rows: int = 50) -> bool:
+    """Whether text is the ragged timestamp table, by content (whatever the file suffix).
+
+    The first line holds tab-separated labels, none of them a number; the next lines hold
+    numbers or blank cells, never more fields than labels (blank trailing fields aside), and
+    each column's times are >= 0 and ascending (a table of voltages is not spike times).
+
+    Examples
+    --------
+    >>> looks_like_timestamp_table("ch_12A\\tch_13A\\n0.5\\t0.25\\n0.75\\t\\n")
+    True
+    >>> looks_like_timestamp_table("time\\tvoltage\\n0.0\\t-1.2\\n1.0\\t0.3\\n")
+    False
+    >>> looks_like_timestamp_table("a,b\\n1,2\\n")
+    False
+    """
+    lines = text.splitlines()
+    if len(lines) < 2 or "\t" not in lines[0] and len(lines[0].split()) != 1:
+        return False
+    head = [c.strip() for c in lines[0].split("\t")]
+    while head and head[-1] == "":
+        head.pop()
+    if not head or any(c == "" or _is_number(c) for c in head):
+        return False
+    rows = [ln for ln in lines[1:max_rows + 1] if ln.strip()]
+    if not rows:
+        return False
+    last = [-np.inf] * len(head)
+    for ln in rows:
+        cells = [c.strip() for c in ln.split("\t")]
+        if any(cells[len(head):]) or not all(c == "" or _is_number(c) for c in cells):
+            return False
+        for j, c in enumerate(cells[:len(head)]):
+            if c:
+                v = float(c)
+                if not v >= max(last[j], 0.0):
+                    return False
+                last[j] = v
+    return True
 
 
 def read_nex_timestamps(path) -> NexTimestampsRecording:
@@ -102,13 +129,7 @@ def read_nex_timestamps(path) -> NexTimestampsRecording:
     ([2, 1], 2.0, [[1, 2], [1, 3]])
     """
     p = existing_file(path)
-    raw = p.read_bytes()
-    if b"\x00" in raw[:4096]:
-        raise ValueError(f"{p}: not a timestamp text file (binary content)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    text = decode_text(p.read_bytes(), f"{p}")
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
@@ -183,7 +204,8 @@ def read_nex_timestamps(path) -> NexTimestampsRecording:
     matches = [_MCS_LABEL.match(lab) for lab in labels]
     grid = (np.array([[int(m.group(1)), int(m.group(2))] for m in matches], np.int64)
             if all(matches) else None)
-    hdr = NexTimestampsHeader(str(p), labels, t_start, t_stop, segment_from, grid, tuple(notes))
+    hdr = NexTimestampsHeader(path=str(p), labels=labels, t_start=t_start, t_stop=t_stop,
+                              segment_from=segment_from, grid=grid, notes=tuple(notes))
     check_grouped_times(times, counts, labels, t_start=t_start, t_stop=t_stop, source=str(p))
     return NexTimestampsRecording(hdr, times, counts)
 

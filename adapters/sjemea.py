@@ -25,28 +25,35 @@ import numpy as np
 from neo.io.baseio import BaseIO
 
 from bioloop import neoconv
-from bioloop.types import SpikeEvents
+from bioloop.recording import RecordingHeader
 
-REQUIRED = ("spikes", "sCount", "names")
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+from .common import (
+    HDF5_SIGNATURE,
+    GroupedRecording,
+    check_grouped_times,
+    existing_file,
+    h5_scalar,
+    h5_text,
+    h5_texts,
+)
+
+REQUIRED = ("spikes", "sCount")  #: plus /names, or /epos to name the channels by
+MCS_GRID = 8  #: MCS 8x8 arrays: electrode ``<col><row>``, columns and rows 1..8
 
 
-@dataclass(frozen=True)
-class SjemeaHeader:
+@dataclass(frozen=True, kw_only=True)
+class SjemeaHeader(RecordingHeader):
     """What a sjemea file says besides the spike times (after any well selection).
 
     ``positions_um`` is (n_channels, 2) ``x, y`` or None when the file has no ``/epos``.
-    ``segment_from`` says where ``t_start``/``t_stop`` come from. ``notes`` lists what the
-    reader found odd in the file (kept, never silently corrected).
+    ``segment_from`` says where ``t_start``/``t_stop`` come from; ``labels_from`` where the
+    labels come from (``/names``, or ``/epos`` when the file has no names). ``notes`` lists what
+    the reader assumed or found odd in the file (kept, never silently corrected).
     """
 
-    path: str
-    labels: tuple[str, ...]
-    positions_um: np.ndarray | None
-    t_start: float
-    t_stop: float
-    segment_from: str
-    array: str
+    format: str = "sjemea"
+    array: str = ""
+    labels_from: str = "/names"
     wells: tuple[str, ...] = ()  #: well of each channel (plate files), else ()
     plate_wells: tuple[str, ...] = ()  #: every well listed in /well (plate files)
     treatment: dict = field(default_factory=dict)  #: well -> treatment (plate files)
@@ -55,149 +62,20 @@ class SjemeaHeader:
     meta: dict = field(default_factory=dict)
     n_channels_in_file: int = 0
     n_spikes_in_file: int = 0
-    notes: tuple[str, ...] = ()
-    format: str = "sjemea"
-
-    @property
-    def n_channels(self) -> int:
-        return len(self.labels)
 
 
-@dataclass(frozen=True)
-class SjemeaRecording:
+class SjemeaRecording(GroupedRecording):
     """Raw content: ``times`` grouped channel after channel (sorted within a channel), ``counts``."""
-
-    header: SjemeaHeader
-    times: np.ndarray
-    counts: np.ndarray
-
-    def channel_times(self, i: int) -> np.ndarray:
-        """Spike times of channel ``i`` (s)."""
-        off = np.concatenate([[0], np.cumsum(self.counts)])
-        return self.times[off[i]:off[i + 1]]
-
-    def spike_events(self) -> SpikeEvents:
-        """All spikes as :class:`~bioloop.types.SpikeEvents` (sorted by time, ties by channel)."""
-        h = self.header
-        return grouped_to_spike_events(self.times, self.counts, h.labels, t_start=h.t_start,
-                                       t_stop=h.t_stop, source=h.path)
-
-
-# ---------------------------------------------------------------------------------------------
-# shared with the other text/HDF5 readers: spike times grouped per channel -> SpikeEvents
-
-
-def check_grouped_times(times: np.ndarray, counts: np.ndarray, labels, *, t_start: float,
-                        t_stop: float, source: str) -> None:
-    """Check spike times grouped per channel; ValueError naming ``source`` and the channel.
-
-    Refused: NaN or infinite times, negative times, times out of order within a channel,
-    times outside ``[t_start, t_stop]``, and a recording without any spike.
-
-    Examples
-    --------
-    >>> check_grouped_times(np.array([0.2, 0.1]), np.array([1, 1]), ("a", "b"),
-    ...                     t_start=0.0, t_stop=1.0, source="demo")
-    >>> check_grouped_times(np.array([0.2, 0.1]), np.array([2]), ("a",),
-    ...                     t_start=0.0, t_stop=1.0, source="demo")
-    Traceback (most recent call last):
-    ...
-    ValueError: demo: spike times of channel 'a' are not sorted: 0.1 s comes after 0.2 s
-    """
-    if times.size == 0:
-        raise ValueError(f"{source}: the recording holds no spikes ({len(labels)} channels, "
-                         f"all empty)")
-    off = np.concatenate([[0], np.cumsum(counts)])
-
-    def chan(j):
-        return labels[int(np.searchsorted(off, j, side="right") - 1)]
-
-    bad = ~np.isfinite(times)
-    if bad.any():
-        j = int(np.argmax(bad))
-        raise ValueError(f"{source}: spike time {times[j]} on channel {chan(j)!r}; spike times "
-                         f"must be finite numbers")
-    if times.min() < 0:
-        j = int(np.argmin(times))
-        raise ValueError(f"{source}: spike time {times[j]:g} s on channel {chan(j)!r} is "
-                         f"negative; times count from the start of the recording")
-    if times.size > 1:
-        d = np.diff(times) < 0
-        d[off[1:-1][(off[1:-1] > 0) & (off[1:-1] < times.size)] - 1] = False  # channel changes
-        if d.any():
-            j = int(np.argmax(d)) + 1
-            raise ValueError(f"{source}: spike times of channel {chan(j)!r} are not sorted: "
-                             f"{times[j]:g} s comes after {times[j - 1]:g} s")
-    lo, hi = int(np.argmin(times)), int(np.argmax(times))
-    if times[lo] < t_start or times[hi] > t_stop:
-        j = lo if times[lo] < t_start else hi
-        raise ValueError(f"{source}: spike at {times[j]:g} s on channel {chan(j)!r} is outside "
-                         f"the recording segment [{t_start:g}, {t_stop:g}] s")
-
-
-def grouped_to_spike_events(times: np.ndarray, counts: np.ndarray, labels, *, t_start: float,
-                            t_stop: float, source: str) -> SpikeEvents:
-    """SpikeEvents from times grouped per channel (the sjemea ``/spikes`` + ``/sCount`` layout).
-
-    Examples
-    --------
-    >>> ev = grouped_to_spike_events(np.array([0.3, 0.1, 0.2]), np.array([1, 2]), ("a", "b"),
-    ...                              t_start=0.0, t_stop=1.0, source="demo")
-    >>> ev.times.tolist(), ev.channels.tolist()
-    ([0.1, 0.2, 0.3], [1, 1, 0])
-    """
-    times = np.asarray(times, np.float64)
-    counts = np.asarray(counts, np.int64)
-    check_grouped_times(times, counts, labels, t_start=t_start, t_stop=t_stop, source=source)
-    chans = np.repeat(np.arange(len(labels), dtype=np.int64), counts)
-    order = np.lexsort((chans, times))
-    return SpikeEvents(times[order], chans[order], tuple(labels), t_start, t_stop)
-
-
-def existing_file(path, what: str = "recording") -> Path:
-    """``path`` as a Path to an existing regular file; ValueError/TypeError otherwise."""
-    if not isinstance(path, str | Path):
-        raise TypeError(f"{what} path must be a str or Path, got {type(path).__name__}")
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"{what} file {p} does not exist")
-    if not p.is_file():
-        raise ValueError(f"{what} path {p} is not a file")
-    return p
-
-
-# ---------------------------------------------------------------------------------------------
-# the raw reader
-
-
-def _text(a) -> str:
-    if isinstance(a, bytes | np.bytes_):
-        return a.decode("utf-8", "replace").strip()
-    return str(a).strip()
-
-
-def _texts(ds) -> list[str]:
-    return [_text(x) for x in np.asarray(ds[()]).ravel()]
-
-
-def _scalar(ds):
-    v = np.asarray(ds[()])
-    if v.dtype.kind in "SUO":
-        vals = [_text(x) for x in v.ravel()]
-        return vals[0] if len(vals) == 1 else vals
-    if v.size == 1:
-        return v.ravel()[0].item()
-    return v.tolist()
 
 
 def is_sjemea_file(path) -> bool:
-    """Whether ``path`` is an HDF5 file with ``/spikes``, ``/sCount`` and ``/names``."""
+    """Whether ``path`` is an HDF5 file with ``/spikes`` and ``/sCount`` (the sjemea layout)."""
     try:
         with open(path, "rb") as fh:
             if fh.read(8) != HDF5_SIGNATURE:
                 return False
         with h5py.File(path, "r") as h5:
-            return all(k in h5 for k in REQUIRED)
+            return all(k in h5 and isinstance(h5[k], h5py.Dataset) for k in REQUIRED)
     except OSError:
         return False
 
@@ -211,6 +89,14 @@ def _open_h5(p: Path) -> h5py.File:
 
 def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
     """Read a sjemea HDF5 file into plain arrays plus a :class:`SjemeaHeader`.
+
+    The files of the public archives (Eglen et al. 2014; Cotterill et al. 2016) are read as
+    their converters wrote them: labels from ``/names``, or, when a file has none, from
+    ``/epos`` in the array's own naming (MCS 8x8: ``ch_<col><row>``; other arrays by index,
+    ``e<i>``), positions kept; scalars of shape ``()`` or ``(1,)``; and when
+    ``/summary/duration`` does not cover the spikes (the converters stored last minus first
+    spike, rounded, and some recordings start well after 0 s), the segment is taken from the
+    data (first to last spike) and a note says so.
 
     Parameters
     ----------
@@ -230,10 +116,11 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
     TypeError
         If ``path`` or ``well`` has the wrong type.
     ValueError
-        If the file is missing, not HDF5 (or truncated), lacks the sjemea datasets, is
-        inconsistent (counts vs spikes, names vs counts), holds NaN / negative / unsorted
-        spike times or spikes outside the segment, holds no spike, or ``well`` is not a
-        well of the plate (or has no active electrode). The message names the file.
+        If the file is missing, not HDF5 (or truncated), lacks the sjemea datasets (``/spikes``,
+        ``/sCount``, and ``/names`` or ``/epos``), is inconsistent (counts vs spikes, names or
+        positions vs counts), holds NaN / negative / unsorted spike times, holds no spike, or
+        ``well`` is not a well of the plate (or has no active electrode). The message names
+        the file.
 
     Examples
     --------
@@ -248,40 +135,51 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
         raise TypeError(f"well must be a string such as 'A1', got {well!r}")
     with _open_h5(p) as h5:
         missing = [k for k in REQUIRED if k not in h5]
+        if not missing and "names" not in h5 and "epos" not in h5:
+            missing = ["names (or epos)"]
         if missing:
             raise ValueError(f"{p}: not the sjemea layout; missing dataset(s) "
-                             f"{['/' + k for k in missing]} (needs /spikes, /sCount, /names)")
+                             f"{['/' + k for k in missing]} (needs /spikes, /sCount, and /names "
+                             f"or /epos)")
         try:
             ds = h5["spikes"]
-            if ds.ndim != 1:
+            if ds.ndim > 1 and sorted(ds.shape)[:-1] != [1] * (ds.ndim - 1):
                 raise ValueError(f"/spikes has shape {ds.shape}; expected one dimension")
-            n_spikes_file = int(ds.shape[0])
+            n_spikes_file = int(ds.size)
             counts_raw = np.asarray(h5["sCount"][()]).ravel()
-            labels = _texts(h5["names"])
+            labels = h5_texts(h5["names"]) if "names" in h5 else None
             epos = np.asarray(h5["epos"][()], dtype=np.float64) if "epos" in h5 else None
-            array = _text(np.asarray(h5["array"][()]).ravel()[0]) if "array" in h5 else ""
-            meta = {k: _scalar(v) for k, v in h5["meta"].items()} if "meta" in h5 else {}
-            summary = ({k: _scalar(v) for k, v in h5["summary"].items()
+            array = h5_text(np.asarray(h5["array"][()]).ravel()[0]) if "array" in h5 else ""
+            meta = ({k: h5_scalar(v) for k, v in h5["meta"].items()
+                     if isinstance(v, h5py.Dataset)} if "meta" in h5 else {})
+            summary = ({k: h5_scalar(v) for k, v in h5["summary"].items()
                         if isinstance(v, h5py.Dataset)} if "summary" in h5 else {})
             table = h5["summary.table"][()] if "summary.table" in h5 else None
-            plate = {k: _texts(h5[k]) for k in ("well", "treatment", "dose", "units", "size")
+            plate = {k: h5_texts(h5[k]) for k in ("well", "treatment", "dose", "units", "size")
                      if k in h5}
         except (OSError, ValueError, TypeError, KeyError) as err:
             raise ValueError(f"{p}: a dataset could not be read (corrupt file?): {err}") from err
-    n_chan_file = len(labels)
     if counts_raw.size and (not np.issubdtype(counts_raw.dtype, np.number)
                             or np.any(counts_raw != np.rint(counts_raw)) or counts_raw.min() < 0):
         raise ValueError(f"{p}: /sCount must hold counts >= 0, got {counts_raw[:5]}...")
     counts = counts_raw.astype(np.int64)
-    if counts.size != n_chan_file:
-        raise ValueError(f"{p}: /names has {n_chan_file} labels but /sCount has {counts.size} "
+    n_chan_file = counts.size
+    if labels is not None and len(labels) != n_chan_file:
+        raise ValueError(f"{p}: /names has {len(labels)} labels but /sCount has {counts.size} "
                          f"entries; they must match")
     if int(counts.sum()) != n_spikes_file:
         raise ValueError(f"{p}: /sCount adds up to {int(counts.sum())} spikes but /spikes holds "
                          f"{n_spikes_file}")
     positions = _positions(p, epos, n_chan_file)
     notes = _layout_notes(array, positions)
-    times = None if well is not None else _read_spikes(p)
+    labels_from = "/names"
+    if labels is None:
+        labels, labels_from, more = labels_from_positions(positions, array)
+        notes += more
+    times = _read_spikes(p)
+    source = f"{p}" + (f" (well {well})" if well else "")
+    # the truly inconsistent is refused before any span is derived from the data
+    check_grouped_times(times, counts, labels, t_start=-np.inf, t_stop=np.inf, source=source)
     t_start, t_stop, segment_from, more = _segment(p, times, n_spikes_file, summary, table,
                                                    n_chan_file)
     notes += more
@@ -289,6 +187,11 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
     wells: tuple[str, ...] = ()
     plate_wells: tuple[str, ...] = ()
     treatment, dose = {}, {}
+    unassigned = "well" in plate and labels_from != "/names"
+    if unassigned:
+        notes += ("/well lists the plate's wells, but without /names no channel can be "
+                  "assigned to one: read as one array",)
+        plate = {}
     if "well" in plate:
         plate_wells = tuple(plate["well"])
         for key, target in (("treatment", treatment), ("dose", dose)):
@@ -311,6 +214,9 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
 
     off = np.concatenate([[0], np.cumsum(counts)])
     if well is not None:
+        if unassigned:
+            raise ValueError(f"{p}: well = {well!r} given, but this plate file has no /names: "
+                             f"its channels cannot be assigned to wells")
         if not plate_wells:
             raise ValueError(f"{p}: well = {well!r} given, but this is not a multi-well plate "
                              f"file (no /well dataset)")
@@ -321,7 +227,7 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
         if keep.size == 0:
             raise ValueError(f"{p}: well {well!r} is on the plate but has no active electrode "
                              f"in this recording")
-        times = _read_spikes(p, [(off[i], off[i + 1]) for i in keep])
+        times = np.concatenate([times[off[i]:off[i + 1]] for i in keep])
         counts = counts[keep]
         labels = [labels[i] for i in keep]
         positions = positions[keep] if positions is not None else None
@@ -329,28 +235,20 @@ def read_sjemea(path, *, well: str | None = None) -> SjemeaRecording:
 
     header = SjemeaHeader(
         path=str(p), labels=tuple(labels), positions_um=positions, t_start=t_start,
-        t_stop=t_stop, segment_from=segment_from, array=array, wells=wells,
-        plate_wells=plate_wells, treatment=treatment, dose=dose, selected_well=well, meta=meta,
-        n_channels_in_file=n_chan_file, n_spikes_in_file=n_spikes_file, notes=notes)
+        t_stop=t_stop, segment_from=segment_from, array=array, labels_from=labels_from,
+        wells=wells, plate_wells=plate_wells, treatment=treatment, dose=dose,
+        selected_well=well, meta=meta, n_channels_in_file=n_chan_file,
+        n_spikes_in_file=n_spikes_file, notes=notes)
     check_grouped_times(times, counts, header.labels, t_start=t_start, t_stop=t_stop,
-                        source=f"{p}" + (f" (well {well})" if well else ""))
+                        source=source)
     return SjemeaRecording(header, times, counts)
 
 
-def _read_spikes(p: Path, ranges=None) -> np.ndarray:
-    """All of ``/spikes``, or the concatenation of its ``[a, b)`` ranges (one well's channels)."""
-    merged: list[list[int]] = []
-    for a, b in ranges or ():
-        if merged and merged[-1][1] == a:
-            merged[-1][1] = int(b)
-        else:
-            merged.append([int(a), int(b)])
+def _read_spikes(p: Path) -> np.ndarray:
+    """All of ``/spikes`` as float64 seconds, whatever its shape (``()``, ``(n,)``, ``(1, n)``)."""
     with _open_h5(p) as h5:
-        ds = h5["spikes"]
         try:
-            if ranges is None:
-                return np.asarray(ds[()], dtype=np.float64).ravel()
-            return np.concatenate([np.asarray(ds[a:b], dtype=np.float64) for a, b in merged])
+            return np.asarray(h5["spikes"][()], dtype=np.float64).ravel()
         except (OSError, ValueError, TypeError) as err:
             raise ValueError(f"{p}: /spikes could not be read (corrupt file?): {err}") from err
 
@@ -376,6 +274,49 @@ def _pitch(pos: np.ndarray) -> float | None:
     return float(steps.min()) if steps.size else None
 
 
+def labels_from_positions(pos: np.ndarray | None, array: str
+                          ) -> tuple[list[str], str, tuple[str, ...]]:
+    """Channel labels for a file without ``/names``: the array's own naming from ``/epos``.
+
+    MCS 8x8 arrays (``/array`` naming MCS, or positions on a grid of at most 8 x 8) are named
+    ``ch_<col><row>`` as sjemea places them: ``x = col * pitch``, ``y = (9 - row) * pitch``
+    (so ``ch_13`` of a 200 um array sits at x = 200, y = 1200 um). Any other array, or
+    positions that do not fit that grid, are named by index, ``e0``, ``e1``... Returns the
+    labels, where they come from, and a note.
+
+    Examples
+    --------
+    >>> pos = np.array([[200.0, 1200.0], [400.0, 1600.0]])
+    >>> labels_from_positions(pos, "MCS_8x8_200um")[0]
+    ['ch_13', 'ch_21']
+    >>> labels_from_positions(np.array([[0.0, 0.0], [42.0, 0.0]]), "APS_64x64_42um")[0]
+    ['e0', 'e1']
+    """
+    n = 0 if pos is None else pos.shape[0]
+    index = [f"e{i}" for i in range(n)]
+    if pos is None:
+        return index, "index", ("no /names and no /epos: channels named by index e0, e1...",)
+    m_pitch = re.search(r"(\d+(?:\.\d+)?)\s*um", array)
+    says_mcs = "mcs" in array.lower()
+    pitch = float(m_pitch.group(1)) if says_mcs and m_pitch else _pitch(pos)
+    if pitch:
+        col = np.rint(pos[:, 0] / pitch).astype(np.int64)
+        row = MCS_GRID + 1 - np.rint(pos[:, 1] / pitch).astype(np.int64)
+        on_grid = (np.allclose(pos[:, 0], col * pitch, atol=0.05 * pitch)
+                   and np.allclose(pos[:, 1], (MCS_GRID + 1 - row) * pitch, atol=0.05 * pitch))
+        fits = (on_grid and col.min() >= 1 and col.max() <= MCS_GRID and row.min() >= 1
+                and row.max() <= MCS_GRID)
+        labels = [f"ch_{c}{r}" for c, r in zip(col, row, strict=True)]
+        if fits and len(set(labels)) == n and (says_mcs or n <= MCS_GRID ** 2):
+            why = "/array names an MCS array" if says_mcs else "the positions fit an 8 x 8 grid"
+            return labels, "/epos (MCS 8x8 naming)", (
+                f"no /names: labels ch_<col><row> from /epos ({why}, pitch {pitch:g} um; "
+                f"x = col * pitch, y = (9 - row) * pitch)",)
+    return index, "/epos order (index)", (
+        f"no /names: channels named by their index in /sCount, e0..e{n - 1} "
+        f"(array {array or 'unnamed'}; positions kept)",)
+
+
 def _layout_notes(array: str, pos: np.ndarray | None) -> tuple[str, ...]:
     """Compare what ``/array`` says (``APS_64x64_42um``) with what ``/epos`` shows."""
     if pos is None or not array:
@@ -396,40 +337,54 @@ def _layout_notes(array: str, pos: np.ndarray | None) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _segment(p: Path, times, n_spikes: int, summary: dict, table, n_chan: int):
+def _segment(p: Path, times: np.ndarray, n_spikes: int, summary: dict, table, n_chan: int):
     """``t_start``, ``t_stop``, where they come from, and notes on /summary consistency.
 
-    ``times`` (all spikes) may be None; it is read only when the file states no segment.
+    A stated segment that does not cover every spike is replaced by the data's span (first to
+    last spike), with a note naming both.
     """
     notes = []
     if "totalspikes" in summary and int(summary["totalspikes"]) != n_spikes:
         notes.append(f"/summary/totalspikes = {summary['totalspikes']} but /spikes holds "
                      f"{n_spikes}")
     if "N" in summary and int(summary["N"]) != n_chan:
-        notes.append(f"/summary/N = {summary['N']} but /names holds {n_chan} channels")
+        notes.append(f"/summary/N = {summary['N']} but /sCount holds {n_chan} channels")
+    first, last = float(times.min()), float(times.max())
     if "duration" in summary:
-        dur = float(summary["duration"])
+        dur = summary["duration"]
+        dur = float(dur[0] if isinstance(dur, list) else dur)
         if not np.isfinite(dur) or dur <= 0:
             raise ValueError(f"{p}: /summary/duration = {dur}; must be a positive number of "
                              f"seconds")
-        return 0.0, dur, "/summary/duration (recording starts at 0 s)", tuple(notes)
+        if last <= dur:
+            return 0.0, dur, "/summary/duration (recording starts at 0 s)", tuple(notes)
+        span = last - first
+        like = (f"; it matches last - first spike ({span:.6g} s), as the archive's converter "
+                f"stored it" if abs(span - dur) <= max(1.0, 0.01 * dur) else "")
+        notes.append(f"/summary/duration = {dur:g} s does not cover the spikes (first "
+                     f"{first:.6g} s, last {last:.6g} s){like}: the segment is taken from the "
+                     f"data, first to last spike, [{first:.6g}, {last:.6g}] s")
+        return first, last, "the data: first to last spike (/summary/duration disagrees)", \
+            tuple(notes)
     names = table.dtype.names if table is not None and table.dtype.names else ()
     if "time.min" in names and "time.max" in names:
-        t0, t1 = float(table["time.min"][0]), float(table["time.max"][0])
+        t0, t1 = float(np.ravel(table["time.min"])[0]), float(np.ravel(table["time.max"])[0])
         if not (np.isfinite(t0) and np.isfinite(t1)) or t1 < t0:
             raise ValueError(f"{p}: /summary.table time.min = {t0}, time.max = {t1} are not a "
                              f"valid segment")
         for key, have in (("nspikes", n_spikes), ("nelectrodes", n_chan)):
-            if key in names and int(table[key][0]) != have:
-                notes.append(f"/summary.table {key} = {int(table[key][0])} but the file holds "
-                             f"{have}")
-        return t0, t1, "/summary.table time.min..time.max (first to last spike)", tuple(notes)
-    if times is None:
-        times = _read_spikes(p)
-    if times.size == 0 or not np.all(np.isfinite(times)):
-        return 0.0, 0.0, "no duration in the file", tuple(notes)
-    return (0.0, float(max(times.max(), 0.0)),
-            "no duration in the file: 0 s to the last spike", tuple(notes))
+            if key in names and int(np.ravel(table[key])[0]) != have:
+                notes.append(f"/summary.table {key} = {int(np.ravel(table[key])[0])} but the "
+                             f"file holds {have}")
+        if first >= t0 and last <= t1:
+            return t0, t1, "/summary.table time.min..time.max (first to last spike)", \
+                tuple(notes)
+        notes.append(f"/summary.table time.min..time.max = [{t0:g}, {t1:g}] s does not cover "
+                     f"the spikes [{first:.6g}, {last:.6g}] s: the segment is taken from the "
+                     f"data")
+        return min(first, t0), max(last, t1), "the data: first to last spike " \
+            "(/summary.table disagrees)", tuple(notes)
+    return 0.0, max(last, 0.0), "no duration in the file: 0 s to the last spike", tuple(notes)
 
 
 # ---------------------------------------------------------------------------------------------

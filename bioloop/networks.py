@@ -17,13 +17,17 @@ random     seeded random codes (distribution in :func:`random_network`).
 chain:L    relay codes in L clusters, and routes from every dend n of cluster c to AXON
            row n of cluster c + 1 (a feed-forward chain; :func:`chain`).
 ring:L     the chain closed: cluster L - 1 routes back to cluster 0 (:func:`ring`).
-recurrent  random codes and random routes from every dend (:func:`recurrent`).
+recurrent  random codes with theta = 7 and random routes from every dend to 2 rows
+           anywhere (:func:`recurrent`): activity follows the input.
 file       ``.npz`` or ``.toml`` (formats in :func:`load_network`), routes included.
 =========  =============================================================================
 
 Routes (:class:`bioloop.chip.Routes`) carry a FIRE of (cluster, dend) to an AXON row of
 another cluster (or the same one) some cycles later (``docs/chip-semantics.md``, "Routing between
-clusters"); every preset but chain, ring and recurrent has none.
+clusters"); every preset but chain, ring and recurrent has none. In a session the electrodes
+drive clusters 0, 1, ... (16 each): a chain or ring longer than that has internal clusters
+that no electrode drives and whose FIREs stimulate nothing; routes onto rows that electrodes
+drive need ``--allow-shared-rows``.
 
 What the chip's dynamics add (docs/chip-semantics.md, default ChipConfig):
 

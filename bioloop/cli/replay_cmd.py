@@ -12,14 +12,15 @@ HELP = "replay a recording through the chip model and log what it would stimulat
 
 def add_arguments(p):
     p.add_argument("recording", nargs="?",
-                   help="any file Neo reads, a sjemea .h5, or a .nexTimestamps file (or use --culture)")
+                   help="a recording, recognised by content: sjemea .h5, timestamp text, MC_DataTool "
+                   "ASCII, NWB, Cortical Labs CL .h5, or any file Neo reads (or use --culture)")
     p.add_argument("--culture", choices=["virtual"],
                    help="close the loop offline with a simulated culture instead of a recording")
     p.add_argument("--duration", type=float, default=30.0, metavar="S",
                    help="with --culture: seconds of culture time (default 30)")
     p.add_argument("--loop-step-ms", type=float, default=1.0,
                    help="with --culture: culture time advanced per loop iteration (default 1 ms)")
-    p.add_argument("--format", help="force the reader (sjemea, nexTimestamps, neo, or a Neo IO name)")
+    p.add_argument("--format", help="force the reader (sjemea, nexTimestamps, mcDataTool, nwb, cl, neo, or a Neo IO name)")
     p.add_argument("--well", help="48-well plate files: the well to use, e.g. A1")
     p.add_argument("--out", metavar="SESSION.nix", help="session file (default: <recording>.session.nix here)")
     p.add_argument("--speed", default="max", help="'max' (as fast as possible) or a factor of real time")
@@ -61,8 +62,11 @@ def run(args) -> dict:
     if len(events) == 0:
         raise ValueError(f"recording {args.recording!r} holds no spikes")
     out = Path(args.out) if args.out else Path(Path(args.recording).name + ".session.nix")
-    meta = {"path": str(args.recording), "format": args.format, "well": args.well,
-            "n_electrodes": events.n_channels}
+    meta = {"path": str(args.recording), "format": getattr(src, "format", args.format),
+            "well": args.well, "n_electrodes": events.n_channels}
+    recorded = getattr(src, "recorded_stimulation", None)  # what the rig itself stimulated
+    if recorded is not None:
+        meta["recorded_stimulation"] = recorded.to_meta()
     return run_replay(events, opts, out, source_meta=meta, speed=speed, quiet=args.quiet)
 
 

@@ -38,6 +38,14 @@ def session_raster(sf: SessionFile, path, *, t_range: tuple[float, float] | None
     st = sf.stim
     ssel = (st.times >= lo) & (st.times <= hi)
     axes[2].scatter(st.times[ssel], st.electrode[ssel], s=2, c="tab:green", marker="|", label="delivered")
+    rec = sf.meta.get("source", {}).get("recorded_stimulation")  # the recording's own (CL files)
+    if rec and rec.get("times_s"):
+        row = {lab: i for i, lab in enumerate(ev.labels)}
+        rt = np.asarray(rec["times_s"], np.float64)
+        re_ = np.array([row.get(e, -1) for e in rec["electrodes"]])
+        ksel = (rt >= lo) & (rt <= hi)
+        axes[2].scatter(rt[ksel], re_[ksel], s=6, c="tab:orange", marker="x",
+                        label=f"recorded in the file ({rt.size})")
     rsel = (sf.refused_times >= lo) & (sf.refused_times <= hi)
     if np.any(rsel):
         axes[2].scatter(sf.refused_times[rsel], np.full(int(rsel.sum()), -1), s=2, c="tab:red", marker="x",
