@@ -335,6 +335,100 @@ def test_pynn_documentation_example_runs_unchanged(monkeypatch, capsys):
     assert "Actual spike counts" in capsys.readouterr().out
 
 
+def test_pynn_example_with_chip_wide_settings_that_differ_names_the_rule(monkeypatch, tmp_path):
+    # PyNN's own examples/simpleRandomNetwork.py, unchanged but for the line that picks the
+    # simulator: 20 IF_curr_exp neurons with tau_m drawn from 18-22 ms. The chip has one leak
+    # current, so the run stops with a MappingError that says so (and what each neuron wants).
+    import logging
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).parent / "pynn_scripts" / "simpleRandomNetwork.py"
+    monkeypatch.chdir(tmp_path)  # the script saves its connections under Results/
+    monkeypatch.setattr("sys.argv", [str(script), "bioloop"])
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        with pytest.raises(MappingError) as err:
+            runpy.run_path(str(script), run_name="__main__")
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+    (rule,) = err.value.rules
+    assert "chip-wide setting leak differs between neurons (output:" in rule
+    assert "one leak current (from tau_m)" in rule
+    leaks = rule.split("(output: ")[1].split(" mV/cycle")[0].split("/")
+    assert len(leaks) == 20  # the 20 neurons' leaks, all different
+    assert list(Path("Results").rglob("simpleRandomNetwork_*.conn"))  # it ran up to sim.run
+
+
+def test_cli_reports_pynn_example_with_its_own_arguments(monkeypatch, tmp_path, capsys):
+    # the script takes the simulator's name on its command line, as PyNN wrote it
+    import json
+    import logging
+    from pathlib import Path
+
+    from bioloop.cli import main
+
+    script = Path(__file__).parent / "pynn_scripts" / "specific_network.py"
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        assert main(["pynn-report", "--json", str(script), "--", "bioloop"]) == 0
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["mappable"] and summary["n_clusters"] == 1 and summary["synapses"] == 11
+    assert any("IF_curr_alpha's synaptic currents" in n for n in summary["notes"])
+    assert "Mean firing rate:" in err  # the script's own output
+
+
+def test_current_synapses_become_jumps_of_equal_charge():
+    sim.setup(timestep=0.1)
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[5.0], [20.0]]), label="in")
+    exp = sim.Population(1, sim.IF_curr_exp(tau_syn_E=2.0, tau_syn_I=4.0, cm=0.5), label="exp")
+    alpha = sim.Population(1, sim.IF_curr_alpha(tau_syn_E=2.0, cm=1.0), label="alpha")
+    # 4 nA for 2 ms onto 0.5 nF: a 16 mV jump, above the 15 mV gap: the first input fires
+    sim.Projection(src[0:1], exp, sim.AllToAllConnector(), sim.StaticSynapse(weight=4.0),
+                   receptor_type="excitatory")
+    sim.Projection(src[1:2], exp, sim.AllToAllConnector(), sim.StaticSynapse(weight=-0.5),
+                   receptor_type="inhibitory")  # -0.5 nA for 4 ms onto 0.5 nF: -4 mV
+    sim.Projection(src[0:1], alpha, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0),
+                   receptor_type="excitatory")  # 1 nA, alpha: e * 2 ms / 1 nF = 5.44 mV
+    exp.record("spikes")
+    alpha.record(("spikes", "v"))
+    sim.run(30.0)
+    rep = sim.mapping_report()
+    wanted = {(r["cluster"], r["row"]): r["wanted"] for r in rep.synapse_table()}
+    assert sorted(wanted.values()) == pytest.approx([-4.0, 2.0 * np.e, 16.0])
+    assert spikes(exp) == [[pytest.approx(5.1)]]  # delay 0.1 ms (one cycle)
+    assert spikes(alpha) == [[]]
+    v = alpha.get_data().segments[0].filter(name="v")[0].magnitude[:, 0]
+    realised = [r["realised"] for r in rep.synapse_table() if r["cluster"] == 1][0]
+    assert v.max() - v.min() == pytest.approx(realised, rel=1e-6)  # the whole jump at once
+    notes = " ".join(rep.as_dict()["notes"])
+    assert "IF_curr_exp's synaptic currents become voltage jumps of equal charge" in notes
+    assert "IF_curr_alpha's" in notes and "cm has no effect" not in notes
+    sim.end()
+
+
+def test_current_synapse_time_constants_must_be_positive():
+    sim.setup(timestep=0.1)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0]), label="in")
+    cell = sim.Population(1, sim.IF_curr_exp(tau_syn_I=0.0, cm=-1.0), label="cell")
+    flat = sim.Population(1, sim.IF_curr_alpha(cm=0.0), label="flat")
+    sim.Projection(src, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    sim.Projection(src, flat, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    with pytest.raises(MappingError) as err:
+        sim.run(1.0)
+    rules = " | ".join(err.value.rules)
+    assert "'cell': cm, tau_syn_I must be > 0" in rules and "'flat': cm must be > 0" in rules
+    sim.end()
+
+
 CHAIN_SCRIPT = '''
 import {module} as sim
 sim.setup(timestep=1.0)

@@ -87,6 +87,7 @@ class CrossCheck:
     settings: MetricSettings
     brian2_target: str | None
     reasons: tuple[str, ...] = ()
+    chip_warmup_s: float | None = None  #: loading the chip's compiled kernels, apart from chip_wall_s
 
     @property
     def duration_s(self) -> float:
@@ -100,6 +101,7 @@ class CrossCheck:
             "spike_exact": self.spike_exact,
             "metrics": {k: m.as_dict() for k, m in self.metrics.items()},
             "chip_wall_s": self.chip.wall_s,
+            "chip_warmup_s": self.chip_warmup_s,
             "reference_wall_s": self.ref.wall_s,
             "brian2_target": self.brian2_target,
             "reasons": list(self.reasons),

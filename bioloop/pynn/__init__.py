@@ -31,8 +31,8 @@ from pyNN.recording import *
 from pyNN.space import Space
 from pyNN.standardmodels import StandardCellType
 
-from .standardmodels import (ChipNeuron, IF_curr_delta, RecordedSpikes, SpikeSourceArray,
-                             SpikeSourcePoisson, StaticSynapse)
+from .standardmodels import (ChipNeuron, IF_curr_alpha, IF_curr_delta, IF_curr_exp,
+                             RecordedSpikes, SpikeSourceArray, SpikeSourcePoisson, StaticSynapse)
 from .populations import Assembly, Population, PopulationView
 from .projections import Projection
 from .control import (end, get_current_time, get_max_delay, get_min_delay, get_time_step,

@@ -50,12 +50,21 @@ def is_source(pop) -> bool:
     return isinstance(pop.celltype, pynn_cells.SpikeSourceArray | pynn_cells.SpikeSourcePoisson)
 
 
+#: current-synapse cell types translated as IF_curr_delta, with the shape of their current
+CURRENT_SHAPES = ((pynn_cells.IF_curr_exp, "exp"), (pynn_cells.IF_curr_alpha, "alpha"))
+
+
 def _kind(pop) -> int | None:
     if isinstance(pop.celltype, ChipNeuron):
         return CHIP_KIND
-    if isinstance(pop.celltype, pynn_cells.IF_curr_delta):
+    if isinstance(pop.celltype, pynn_cells.IF_curr_delta) or _current_shape(pop):
         return IF_KIND
     return None
+
+
+def _current_shape(pop) -> str | None:
+    """``"exp"`` / ``"alpha"`` for a current-synapse population, None otherwise."""
+    return next((shape for cls, shape in CURRENT_SHAPES if isinstance(pop.celltype, cls)), None)
 
 
 @dataclass
@@ -176,7 +185,8 @@ def map_network(populations, projections, *, dt: float, base_config: ChipConfig,
     for p in neuron_pops:
         if _kind(p) is None:
             rules.append(f"population {p.label!r} has cell type {type(p.celltype).__name__}; the "
-                         "chip represents IF_curr_delta and ChipNeuron (and spike sources)")
+                         "chip represents IF_curr_delta, IF_curr_exp, IF_curr_alpha and "
+                         "ChipNeuron (and spike sources)")
     neuron_pops = [p for p in neuron_pops if _kind(p) is not None]
     cfg = _chip_config(neuron_pops, dt, base_config, leak_match, rules, notes)
     ccfg = cfg or base_config.replace(gclk_hz=base_config.gclk_hz)
@@ -280,7 +290,9 @@ def _chip_config(neuron_pops, dt, base: ChipConfig, leak_match, rules,
         if np.any(v_reset == v_r):
             notes.append(f"{p.label}: v_reset = v_rest becomes V_RFR = V_REST - "
                          f"{tr.RESET_AT_REST_OFFSET * 1e6:g} uV (the chip needs V_RFR < V_REST)")
-        if np.any(p.parameter_array("cm") != 1.0):
+        if _current_shape(p):
+            _current_synapse_rules(p, rules, notes)
+        elif np.any(p.parameter_array("cm") != 1.0):
             notes.append(f"{p.label}: cm has no effect with delta synapses")
     settings = {}
     broken = False
@@ -308,6 +320,46 @@ def _chip_config(neuron_pops, dt, base: ChipConfig, leak_match, rules,
     except (TypeError, ValueError) as exc:
         rules.append(f"the translated chip settings are not valid: {exc}")
         return None
+
+
+def _current_synapse_rules(p, rules, notes):
+    """IF_curr_exp / IF_curr_alpha: cm and tau_syn must be positive; the note says what a
+    synaptic current becomes on the chip (a jump of equal charge) and how the PSP differs."""
+    shape = _current_shape(p)
+    cm = p.parameter_array("cm")
+    bad = [n for n in ("cm", "tau_syn_E", "tau_syn_I") if np.any(p.parameter_array(n) <= 0)]
+    if bad:
+        rules.append(f"population {p.label!r}: {', '.join(bad)} must be > 0")
+        return
+    parts = []
+    for name in ("tau_syn_E", "tau_syn_I"):
+        tau = p.parameter_array(name)
+        per_na = np.unique(np.round(tr.psp_jump_mv(1.0, tau, cm, shape), 6))
+        peak = tr.psp_peak_fraction(float(tau.max()), float(p.parameter_array("tau_m").min()),
+                                    shape)
+        parts.append(f"{name} {'/'.join(f'{v:g}' for v in np.unique(tau))} ms: 1 nA is "
+                     f"{'/'.join(f'{v:.4g}' for v in per_na)} mV, the model's PSP peaking at "
+                     f"{peak:.0%} of it")
+    notes.append(f"{p.label}: {type(p.celltype).__name__}'s synaptic currents become voltage "
+                 f"jumps of equal charge (w {'e ' if shape == 'alpha' else ''}tau_syn / cm; "
+                 + "; ".join(parts) + ")")
+
+
+def _jumps_mv(w, post_pop, post_idx, receptor) -> np.ndarray:
+    """Weights onto current-synapse neurons as delta jumps (mV); others unchanged."""
+    w = np.array(w, float)
+    for p in set(post_pop):
+        shape = _current_shape(p)
+        if shape is None:
+            continue
+        sel = np.flatnonzero([q is p for q in post_pop])
+        name = "tau_syn_I" if receptor == "inhibitory" else "tau_syn_E"
+        idx = post_idx[sel]
+        tau, cm = p.parameter_array(name)[idx], p.parameter_array("cm")[idx]
+        valid = (tau > 0) & (cm > 0)  # otherwise a rule of its own (_current_synapse_rules)
+        w[sel] = np.where(valid, tr.psp_jump_mv(w[sel], tau, np.where(valid, cm, 1.0), shape),
+                          0.0)
+    return w
 
 
 _SETTING_WHAT = {"v_th": "threshold level V_TH", "v_rest": "resting level V_REST",
@@ -385,6 +437,7 @@ def _collect_synapses(projections, slots, pop_index, dt, rules, notes) -> dict:
                 a[i], b[i] = slots[id(p)][0][k], slots[id(p)][1][k]
             else:
                 a[i], b[i] = -1, -1
+        w = _jumps_mv(w, post_pop, post_idx, prj.receptor_type)
         pre_kind.append(np.where(src, 0, 1))
         pre_a.append(a)
         pre_b.append(b)

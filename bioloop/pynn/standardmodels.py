@@ -8,7 +8,8 @@ time step.
 
 ``ChipNeuron`` is the chip's own neuron: its weights are signed synapse codes ``s = w - r``
 (units of alpha) and its threshold is the cluster's code ``theta``. ``IF_curr_delta`` is PyNN's
-standard current-based LIF with voltage-jump synapses, translated.
+standard current-based LIF with voltage-jump synapses, translated; ``IF_curr_exp`` and
+``IF_curr_alpha`` are translated the same way, each synaptic current a jump of equal charge.
 """
 
 from __future__ import annotations
@@ -32,6 +33,26 @@ class IF_curr_delta(cells.IF_curr_delta):
 
     translations = _identity("v_rest", "cm", "tau_m", "tau_refrac", "i_offset", "v_reset",
                              "v_thresh")
+
+
+_CURRENT_NOTE = """
+    On the chip (``bioloop.pynn``): translated as IF_curr_delta, each synaptic current becoming a
+    voltage jump of the same charge, ``weight * q * tau_syn / cm`` mV (q = 1 exponential, e
+    alpha); see :mod:`bioloop.pynn.translation` for the table and the error of that step.
+    ``i_offset`` must be 0. Recordable: ``spikes`` and ``v`` (the chip has no synaptic current).
+    """
+
+
+class IF_curr_exp(cells.IF_curr_exp):
+    __doc__ = cells.IF_curr_exp.__doc__ + _CURRENT_NOTE
+    recordable = ["spikes", "v"]
+    translations = _identity(*cells.IF_curr_exp.default_parameters)
+
+
+class IF_curr_alpha(cells.IF_curr_alpha):
+    __doc__ = cells.IF_curr_alpha.__doc__ + _CURRENT_NOTE
+    recordable = ["spikes", "v"]
+    translations = _identity(*cells.IF_curr_alpha.default_parameters)
 
 
 class ChipNeuron(StandardCellType):
@@ -93,7 +114,7 @@ class StaticSynapse(synapses.StaticSynapse):
 
 
 SOURCE_TYPES = (SpikeSourceArray, SpikeSourcePoisson)
-NEURON_TYPES = (IF_curr_delta, ChipNeuron)
+NEURON_TYPES = (IF_curr_delta, IF_curr_exp, IF_curr_alpha, ChipNeuron)
 
-__all__ = ["ChipNeuron", "IF_curr_delta", "RecordedSpikes", "Sequence", "SpikeSourceArray",
+__all__ = ["ChipNeuron", "IF_curr_alpha", "IF_curr_delta", "IF_curr_exp", "RecordedSpikes", "Sequence", "SpikeSourceArray",
            "SpikeSourcePoisson", "StaticSynapse"]

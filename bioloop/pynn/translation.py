@@ -36,10 +36,21 @@ PyNN parameter      on the chip
                     chip neurons: the route's latency, delay / dt cycles (by default the
                     NoC's ``base_cycles``, ``hop_cycles = 0``; with ``setup(noc=...)``,
                     ``base_cycles + hops * hop_cycles``)
-``cm``              no effect (delta synapses)
+``cm``              no effect for IF_curr_delta (delta synapses); see below for the others
 ``i_offset``        must be 0: the chip has no bias current
 timestep ``dt``     one GCLK cycle: gclk_hz = 1000 / dt (dt in ms, 0.02 to 1 ms)
 =================  =====================================================================
+
+``IF_curr_exp`` and ``IF_curr_alpha`` (current synapses) are translated as IF_curr_delta, with
+each synaptic current turned into a voltage jump of the same charge: the chip's PSP is a step
+delivered within one integration window, so a current of weight w (nA) onto ``cm`` (nF) becomes
+a jump of ``w q tau_syn / cm`` mV (:func:`psp_jump_mv`), q = 1 for the exponential current
+(``IF_curr_exp``), q = e for the alpha current (``IF_curr_alpha``), tau_syn = ``tau_syn_E`` for
+excitatory and ``tau_syn_I`` for inhibitory projections. The jump has the model PSP's area (so
+the mean depolarisation of many inputs is the model's), not its shape: the model's PSP rises over
+a few tau_syn and, by then leaking, peaks lower (:func:`psp_peak_fraction`: 77 % of the jump for
+an exponential current, 72 % for an alpha current, with tau_syn = 2 ms, tau_m = 20 ms), so on the
+chip a single input reaches further, sooner. The error grows with tau_syn / tau_m.
 
 ``ChipNeuron`` needs no translation: ``theta`` is the cluster's code, ``v_th``, ``v_rest``,
 ``v_rfr`` are the chip's levels in mV, ``leak`` is L in mV per cycle and ``n_abs`` is N_ABS.
@@ -122,3 +133,41 @@ def model_voltage(v_chip, v_rest, gap_mv, cfg: ChipConfig) -> np.ndarray:
     -55.0
     """
     return v_rest + (np.asarray(v_chip, float) - cfg.v_rest) / (cfg.v_th - cfg.v_rest) * gap_mv
+
+
+#: charge of a current synapse of unit weight, in units of weight * tau_syn (nA ms)
+PSC_CHARGE = {"exp": 1.0, "alpha": float(np.e)}
+
+
+def psp_jump_mv(weight_na, tau_syn_ms, cm_nf, shape: str) -> np.ndarray:
+    """The delta-synapse jump (mV) with the charge of a current synapse: w q tau_syn / cm.
+
+    Examples
+    --------
+    >>> float(psp_jump_mv(1.0, 2.0, 1.0, "exp"))  # 1 nA for 2 ms onto 1 nF
+    2.0
+    >>> round(float(psp_jump_mv(0.5, 2.0, 0.5, "alpha")), 4)  # PyNN's specific_network.py
+    5.4366
+    """
+    return (np.asarray(weight_na, float) * PSC_CHARGE[shape] * np.asarray(tau_syn_ms, float)
+            / np.asarray(cm_nf, float))
+
+
+def psp_peak_fraction(tau_syn_ms: float, tau_m_ms: float, shape: str) -> float:
+    """Peak of the model's PSP (exponential membrane, current synapse) as a fraction of the
+    jump of the same charge that the chip gives (trapezoidal integral, grid tau_syn / 1000).
+
+    Examples
+    --------
+    >>> round(psp_peak_fraction(2.0, 20.0, "exp"), 3)  # analytically 0.774
+    0.774
+    >>> round(psp_peak_fraction(2.0, 20.0, "alpha"), 3)
+    0.724
+    """
+    t = np.arange(0.0, 10.0 * tau_m_ms, tau_syn_ms / 1000.0)
+    x = t / tau_syn_ms
+    current = np.exp(-x) if shape == "exp" else x * np.exp(1.0 - x)
+    f = current * np.exp(t / tau_m_ms)  # V(t) = exp(-t/tau_m) * integral of f (unit cm)
+    integral = np.concatenate([[0.0], np.cumsum((f[1:] + f[:-1]) * np.diff(t) / 2.0)])
+    v = np.exp(-t / tau_m_ms) * integral
+    return float(v.max() / (PSC_CHARGE[shape] * tau_syn_ms))
