@@ -11,7 +11,6 @@ Recordings are read by path on the worker (a shared file system); see docs/sweep
 
 from __future__ import annotations
 
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -78,17 +77,11 @@ def chip_config(params: dict) -> ChipConfig:
 
 
 def program_for(kind: str, params: dict, n_clusters: int):
-    """The cell's network. A replay seeds every preset without a seed of its own
-    (``random:SEED``) with the cell's seed (as ``bioloop replay``); compare and chip cells seed
-    only ``random`` (as ``bioloop compare``)."""
-    from ..networks import network_from_name
+    """The cell's network, seeded as every session seeds it (``session_network``: the cell's
+    seed unless the spec names its own, ``random:5``)."""
+    from ..session.build import session_network
 
-    spec = params["network"]
-    if kind == "replay":
-        seed = None if ":" in spec else params["seed"]
-    else:
-        seed = params["seed"] if spec.strip() == "random" else None
-    return network_from_name(spec, n_clusters, seed=seed)
+    return session_network(params["network"], n_clusters, params["seed"])
 
 
 def read_recording(rec: dict):
@@ -105,10 +98,10 @@ def _counts(prefix: str, counts: dict) -> dict:
 
 
 # ---- replay ---------------------------------------------------------------------------------
-def replay_session(events, opts, session_file: Path, source_meta: dict) -> dict:
-    """The one call into the session layer: replay ``events`` with ``opts`` into
-    ``session_file`` and return the session's JSON summary (what ``bioloop replay --json``
-    prints)."""
+def replay_session(events, opts, session_file: Path | None, source_meta: dict) -> dict:
+    """The one call into the session layer: replay ``events`` with ``opts`` (into
+    ``session_file``, or without a file when None) and return the session's JSON summary (what
+    ``bioloop replay --json`` prints)."""
     from ..session.build import run_replay
 
     return run_replay(events, opts, session_file, source_meta=source_meta, quiet=True)
@@ -126,11 +119,8 @@ def replay_cell(params: dict, key: str, session_dir: str | None = None) -> tuple
                           n_clusters=params["clusters"])
     meta = {"path": rec["path"], "format": rec["format"], "well": rec["well"],
             "n_electrodes": events.n_channels, "sweep_cell": key}
-    if session_dir is not None:
-        summary = replay_session(events, opts, Path(session_dir) / f"{key}.nix", meta)
-    else:
-        with tempfile.TemporaryDirectory(prefix="bioloop-cell-") as tmp:
-            summary = replay_session(events, opts, Path(tmp) / f"{key}.nix", meta)
+    session_file = Path(session_dir) / f"{key}.nix" if session_dir is not None else None
+    summary = replay_session(events, opts, session_file, meta)
     row = {"input_spikes": summary["input_spikes"], "axon_pulses": summary["axon_pulses"],
            **_counts("dropped", summary["dropped"]), "fires": summary["fires"],
            "stimulations": summary["stimulations"], **_counts("refused", summary["refused"]),
@@ -171,17 +161,14 @@ def compare_cell(params: dict) -> tuple[dict, dict]:
 
 
 def _recording_frames(params: dict, cfg: ChipConfig):
-    from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for
+    from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for, session_window
 
     rec = params["recording"]
     events = read_recording(rec)
-    t0 = events.t_start if rec["start"] is None else rec["start"]
     if rec["stop"] is not None and params["duration"] is not None:
         raise ValueError("give the compare window as recording stop or as duration, not both")
-    t1 = rec["stop"] if rec["stop"] is not None else t0 + (params["duration"] or COMPARE_RECORDING_S)
-    t1 = min(t1, events.t_stop)
-    if not events.t_start <= t0 < events.t_stop:
-        raise ValueError(f"start {t0:g} s is outside the recording [{events.t_start:g}, {events.t_stop:g}] s")
+    duration = None if rec["stop"] is not None else (params["duration"] or COMPARE_RECORDING_S)
+    t0, t1 = session_window(events, rec["start"], rec["stop"], duration=duration)
     enc = Encoder(EncoderConfig(gclk_hz=cfg.gclk_hz, t_start=t0, t_stop=t1),
                   ElectrodeMap.default(events.n_channels, events.labels))
     res = enc.encode(events)
