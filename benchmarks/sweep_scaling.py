@@ -3,7 +3,7 @@
 Workload (issue "Sweeps on Dask"): ``--seeds`` (8) chip instances x 4 short windows
 (``--window`` s, default 2 s) of the shared recordings (hiPSN tc65, two wells of the
 CO_20140212 plate, TC89) = 32 ``replay`` cells, each a full ``run_replay`` (read by path,
-encoder, chip, stimulator, session file).
+encoder, chip, stimulator; no session file, as a sweep runs it by default).
 
 For each worker count (1, then 2): a ``LocalCluster`` of that many processes (one thread
 each) is started and warmed with one throwaway cell per worker (imports and compiled kernels
