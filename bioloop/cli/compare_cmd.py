@@ -178,6 +178,9 @@ def format_text(s: dict) -> str:
     if s.get("spike_exact") is not None:
         lines[0] += f" (spikes identical: {s['spike_exact']})"
     lines += [f"  - {r}" for r in s.get("reasons", [])]
+    for r in s.get("realised_levels", []):
+        lines.append(f"{r['level']} = {r['requested']:g} is realised as {r['set']:g} by the "
+                     f"{s['reference']}'s DAC; the chip model ran at {r['set']:g}")
     inp = s["input"]
     lines.append(f"input: {inp['kind']}, {inp['axon_pulses']} AXON pulses over "
                  f"{s['n_cycles']} cycles at {s['gclk_hz']:g} Hz; network {s['network']}")
