@@ -475,6 +475,26 @@ def test_cli_pynn_report(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("body, message", [
+    ("x =\n", "line 1: SyntaxError: invalid syntax"),
+    ("import bioloop.pynn as sim\nsim.setup(timestep=0.1)\nraise RuntimeError('boom')\n",
+     "line 3 raised RuntimeError: boom"),
+    ("import bioloop.pynn as sim\nsim.setup(timestep=0.1)\nsim.NoSuchCell()\n",
+     "line 3 raised AttributeError: module 'bioloop.pynn' has no attribute 'NoSuchCell'"),
+])
+def test_an_error_in_the_users_script_is_one_line_naming_its_line_and_exit_2(capsys, tmp_path, body,
+                                                                            message):
+    from bioloop.cli import main
+
+    script = tmp_path / "net.py"
+    script.write_text(body)
+    assert main(["pynn-report", str(script)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"bioloop pynn-report: error: {script} {message}"
+    assert main(["pynn-report", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
 def test_a_ring_of_20_neurons_keeps_a_wave_going_through_routes():
     n = 20
 

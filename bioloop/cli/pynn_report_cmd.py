@@ -32,6 +32,8 @@ def run(args) -> dict:
     from bioloop.pynn import MappingError, MappingReport
 
     script = Path(args.script)
+    if script.is_dir():
+        raise ValueError(f"PyNN script {str(script)!r} is a directory; give the script's .py file")
     if not script.is_file():
         raise ValueError(f"PyNN script {str(script)!r} does not exist")
     for name in args.aliases:
@@ -53,6 +55,15 @@ def run(args) -> dict:
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise ValueError(f"{script} exited with status {exc.code}") from None
+    except SyntaxError as exc:
+        if exc.filename != str(script):
+            raise
+        raise ValueError(f"{script} line {exc.lineno}: SyntaxError: {exc.msg}") from None
+    except Exception as exc:
+        line = _script_line(exc, script)
+        if line is None:  # raised inside bioloop or a library: not the script's own error
+            raise
+        raise ValueError(f"{script} line {line} raised {type(exc).__name__}: {exc}") from None
     finally:
         sys.argv = saved_argv
         for name, mod in saved_mods.items():
@@ -68,6 +79,16 @@ def run(args) -> dict:
     if args.all_synapses:
         out["synapse_table"] = report.synapse_table()
     return out
+
+
+def _script_line(exc: BaseException, script: Path) -> int | None:
+    """The script's line where ``exc`` was raised, if its innermost frame is the script's own."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None and tb.tb_frame.f_code.co_filename == str(script):
+        return tb.tb_lineno
+    return None
 
 
 def format_text(s: dict) -> str:
