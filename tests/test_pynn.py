@@ -318,6 +318,19 @@ def test_setup_refuses_what_the_chip_cannot_clock():
         sim.run(1.0)
 
 
+@pytest.mark.parametrize("name", ["IF_cond_exp", "IF_cond_alpha", "EIF_cond_exp_isfa_ista", "HH_cond_exp"])
+def test_a_conductance_based_cell_stops_with_a_mapping_error_naming_it(name):
+    # docs/pynn.md: a script written for another simulator builds them; the mapper refuses them
+    sim.setup(timestep=0.1)
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]), label="in")
+    cond = sim.Population(3, getattr(sim, name)(), label="cond")
+    sim.Projection(src, cond, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01))
+    with pytest.raises(MappingError, match=f"population 'cond' has cell type {name};"):
+        sim.run(5.0)
+    assert name not in sim.list_standard_models() and "IF_curr_delta" in sim.list_standard_models()
+    sim.end()
+
+
 def test_pynn_documentation_example_runs_unchanged(monkeypatch, capsys):
     # PyNN's own examples/varying_poisson.py (doc/examples/varying_poisson.txt), unchanged but
     # for the line that picks the simulator
