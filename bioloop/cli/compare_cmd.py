@@ -148,6 +148,10 @@ def run(args) -> dict:
         spikes, frames, n_cycles, n_clusters, info = _poisson_input(args, cfg)
     else:
         spikes, frames, n_cycles, n_clusters, info = _recording_input(args, cfg)
+        # as replay sizes its chip: a chain or ring longer than the electrodes' clusters gets
+        # internal clusters, driven by routes only
+        from bioloop.networks import clusters_needed
+        n_clusters = max(n_clusters, clusters_needed(args.network))
     program = _network(args, n_clusters)
     options = {"target": args.target, "cache_dir": args.cache_dir}
     if args.reference == "board" or args.board is not None:
