@@ -93,6 +93,15 @@ def test_a_chain_longer_than_the_recordings_clusters_gets_internal_clusters(caps
     assert s["counts"]["chip"]["fires"] > s["counts"]["chip"]["axon_pulses"]  # routed FIREs fire too
 
 
+def test_the_help_names_every_network_preset(capsys):
+    from bioloop.networks import PRESETS
+
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in PRESETS), text
+
+
 @pytest.mark.parametrize("argv, message", [
     ([], "give a RECORDING or --poisson"),
     (["--poisson", "5", "x.h5"], "give a RECORDING or --poisson"),

@@ -36,8 +36,8 @@ def add_arguments(p):
     p.add_argument("--board", metavar="URI", help="with --reference board: the board "
                    "(emulator://, emulator+tcp://127.0.0.1:PORT, i2c:///dev/i2c-N, ftdi://...)")
     p.add_argument("--network", default="random", metavar="PRESET",
-                   help="relay, burst[:K], lateral, random[:SEED] (default, seeded by --seed), or "
-                        "a .npz / .toml network file")
+                   help="relay, burst[:K], lateral, random[:SEED] (default, seeded by --seed), "
+                        "chain:L, ring:L, recurrent[:SEED], or a .npz / .toml network file")
     p.add_argument("--clusters", type=int, default=1, metavar="N",
                    help="clusters for --poisson (a recording uses ceil(electrodes / 16))")
     p.add_argument("--config", metavar="TOML", help="chip config file ([chip] table)")
