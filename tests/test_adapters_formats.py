@@ -435,6 +435,13 @@ def test_inspect_a_recording(cl_file, tmp_path, capsys):
 # --- none of these ----------------------------------------------------------------------------
 
 
+def test_an_empty_file_is_refused_as_empty(tmp_path, capsys):
+    p = tmp_path / "empty.txt"
+    p.write_bytes(b"")
+    assert main(["inspect", str(p)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"bioloop inspect: error: recording file {p} is empty (0 bytes)"]
+
+
 @pytest.mark.parametrize("name, content", [("mystery.dat", b"hello, this is not a recording\n"),
                                            ("mystery.xyz", bytes(range(256)) * 4),
                                            ("table.xyz", b"a\tb\n1\t2\n3\t\n5\t6\n")])
