@@ -121,6 +121,21 @@ def test_mapping_error_lists_every_broken_rule():
     assert "BROKEN" in str(rep)
 
 
+@pytest.mark.parametrize("delay", [-1.0, float("inf")])
+def test_a_negative_or_infinite_delay_is_a_rule_naming_the_projection(delay):
+    sim.setup(timestep=0.1)
+    src = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]), label="in")
+    post = sim.Population(20, sim.IF_curr_delta(), label="post")
+    sim.Projection(src, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=delay),
+                   label="bad")
+    sim.Projection(src, post, sim.OneToOneConnector(), sim.StaticSynapse(weight=5.0), label="good")
+    with pytest.raises(MappingError) as info:
+        sim.run(5.0)
+    assert list(info.value.rules) == [f"projection 'bad' has 60 delay(s) like {delay:g} ms; delays must "
+                                "be finite and >= 0 ms"]
+    sim.end()
+
+
 def test_row_window_and_shared_threshold_rules():
     sim.setup(timestep=1.0)
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]), label="in")
