@@ -523,6 +523,21 @@ def test_an_error_in_the_users_script_is_one_line_naming_its_line_and_exit_2(cap
     assert "is a directory" in capsys.readouterr().err
 
 
+def test_pynn_refusing_the_script_is_one_line_naming_its_line_and_exit_2(capsys, tmp_path):
+    from bioloop.cli import main
+
+    script = tmp_path / "net.py"
+    script.write_text("import bioloop.pynn as sim\nsim.setup(timestep=0.1)\n"
+                      "a = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))\n"
+                      "b = sim.Population(2, sim.IF_curr_delta())\n"
+                      "sim.Projection(a, b, sim.AllToAllConnector(), receptor_type='nmda')\n")
+    assert main(["pynn-report", str(script)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"bioloop pynn-report: error: {script} line 5: PyNN refused it: ConnectionError: ")
+    assert "nmda" in err[0]
+
+
 def test_a_ring_of_20_neurons_keeps_a_wave_going_through_routes():
     n = 20
 

@@ -59,6 +59,10 @@ def run(args) -> dict:
         if exc.filename != str(script):
             raise
         raise ValueError(f"{script} line {exc.lineno}: SyntaxError: {exc.msg}") from None
+    except _pynn_errors() as exc:  # PyNN refusing what the script asked for: bad input
+        line = _script_line(exc, script, innermost=False)
+        where = f" line {line}" if line is not None else ""
+        raise ValueError(f"{script}{where}: PyNN refused it: {type(exc).__name__}: {exc}") from None
     except Exception as exc:
         line = _script_line(exc, script)
         if line is None:  # raised inside bioloop or a library: not the script's own error
@@ -81,14 +85,26 @@ def run(args) -> dict:
     return out
 
 
-def _script_line(exc: BaseException, script: Path) -> int | None:
-    """The script's line where ``exc`` was raised, if its innermost frame is the script's own."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+def _pynn_errors() -> tuple[type, ...]:
+    """PyNN's own exceptions for a script's misuse of its API (``pyNN.errors``)."""
+    from pyNN import errors
+
+    return tuple(c for c in vars(errors).values()
+                 if isinstance(c, type) and issubclass(c, Exception) and not issubclass(c, Warning)
+                 and c.__module__ == errors.__name__)
+
+
+def _script_line(exc: BaseException, script: Path, innermost: bool = True) -> int | None:
+    """The script's line where ``exc`` was raised: if its innermost frame is the script's own
+    (``innermost``), or else the script's last frame on the way there."""
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(script):
+            line = tb.tb_lineno
+        elif innermost:
+            line = None
         tb = tb.tb_next
-    if tb is not None and tb.tb_frame.f_code.co_filename == str(script):
-        return tb.tb_lineno
-    return None
+    return line
 
 
 def format_text(s: dict) -> str:
