@@ -28,6 +28,8 @@ import uuid
 
 import numpy as np
 
+from bioloop.progress import percentile_summary
+
 
 def child(name: str, n: int, rate: float) -> None:
     from bioloop.adapters.lsl import configure_lsl
@@ -92,9 +94,7 @@ def measure(mode: str, n: int, rate: float) -> dict:
     us = lat[np.isfinite(lat)] * 1e6
     return {"received": int(us.size), "lost": int(n - us.size),
             "clock_offset_us": float(offset * 1e6),
-            "latency_us": {"p50": float(np.percentile(us, 50)),
-                           "p99": float(np.percentile(us, 99)),
-                           "max": float(us.max()), "mean": float(us.mean())}}
+            "latency_us": {k: v for k, v in percentile_summary(us).items() if k != "n"}}
 
 
 def main(argv=None) -> int:

@@ -21,18 +21,18 @@ so ``input_spikes == axon_pulses + sum(dropped.values())`` always holds.
 
 from __future__ import annotations
 
-import csv
 import enum
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from . import validate as _v
 from .chip.config import GCLK_MAX_HZ, GCLK_MIN_HZ, K_AXONS
+from .mapfiles import read_map_table
 from .types import AxonFrames, SpikeEvents, StimCommands, _trusted
 
 #: Tolerance (in GCLK cycles) of the edge alignment: a spike that float arithmetic places up to
@@ -312,84 +312,6 @@ def _preview(labels, n=8) -> str:
     return f"[{shown}{', ...' if len(labels) > n else ''}] ({len(labels)} in all)"
 
 
-def read_map_table(path: Path, table: str, keys: tuple[str, ...]) -> list[tuple[str, dict]]:
-    """Rows of a map file: a TOML ``[[table]]`` array, or a CSV file whose header is ``keys``.
-
-    Parameters
-    ----------
-    path : Path
-        ``.toml`` or ``.csv`` file.
-    table : str
-        Name of the TOML array of tables.
-    keys : tuple of str
-        The exact keys (columns) of every row; all but ``"label"`` must be integers.
-
-    Returns
-    -------
-    list of (str, dict)
-        ``(where, row)`` pairs; ``where`` names the row for error messages.
-
-    Raises
-    ------
-    ValueError
-        Missing, unreadable or malformed file, missing or extra keys, non-integer values.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".csv"):
-        raise ValueError(f"map file {str(path)!r} must end in .toml or .csv, got {suffix or 'no suffix'!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"map file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"map file {str(path)!r} cannot be read: {exc}") from None
-    int_keys = [k for k in keys if k != "label"]
-    rows: list[tuple[str, dict]] = []
-    if suffix == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"map file {str(path)!r} is not valid TOML: {exc}") from None
-        entries = data.get(table)
-        if not isinstance(entries, list) or not entries:
-            raise ValueError(f"map file {str(path)!r} has no [[{table}]] entries; each one needs "
-                             f"keys {list(keys)}")
-        for i, entry in enumerate(entries):
-            where = f"{path.name}: [[{table}]] #{i + 1}"
-            if not isinstance(entry, dict):
-                raise ValueError(f"{where} is not a table")
-            missing = [k for k in keys if k not in entry]
-            extra = sorted(set(entry) - set(keys))
-            if missing or extra:
-                raise ValueError(f"{where} has keys {sorted(entry)}; expected exactly {list(keys)}")
-            for k in int_keys:
-                if isinstance(entry[k], bool) or not isinstance(entry[k], int):
-                    raise ValueError(f"{where}: {k} = {entry[k]!r} is not an integer")
-            rows.append((where, dict(entry)))
-    else:
-        reader = csv.reader(text.splitlines())
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != list(keys):
-            raise ValueError(f"map file {str(path)!r} must start with the header line "
-                             f"{','.join(keys)!r}, got {','.join(header or [])!r}")
-        for lineno, rec in enumerate(reader, start=2):
-            if not rec or all(not x.strip() for x in rec):
-                continue
-            where = f"{path.name}: line {lineno}"
-            if len(rec) != len(keys):
-                raise ValueError(f"{where} has {len(rec)} fields; expected {len(keys)} ({','.join(keys)})")
-            row = dict(zip(keys, (x.strip() for x in rec), strict=True))
-            for k in int_keys:
-                try:
-                    row[k] = int(row[k])
-                except ValueError:
-                    raise ValueError(f"{where}: {k} = {row[k]!r} is not an integer") from None
-            rows.append((where, row))
-        if not rows:
-            raise ValueError(f"map file {str(path)!r} lists no rows")
-    return rows
-
-
 # ---- blanking windows ---------------------------------------------------------------------
 
 def _empty_f():
@@ -666,13 +588,7 @@ class Encoder:
         if not isinstance(blanks, BlankingWindows):
             raise TypeError(f"blanks must be BlankingWindows, got {type(blanks).__name__}")
         emap, cfg = self.electrode_map, self.config
-        if events.n_channels != emap.n_electrodes:
-            raise ValueError(f"the spikes come from {events.n_channels} electrodes but the electrode "
-                             f"map covers {emap.n_electrodes}")
-        if emap.labels is not None and tuple(events.labels) != emap.labels:
-            diff = next(i for i, (a, b) in enumerate(zip(events.labels, emap.labels, strict=True)) if a != b)
-            raise ValueError(f"electrode {diff} is labelled {events.labels[diff]!r} in the spikes but "
-                             f"{emap.labels[diff]!r} in the electrode map; the map belongs to another recording")
+        self._check_labels(events)
         t0, t1 = self.window(events)
         times, chans = events.times, events.channels
         n = times.size
@@ -707,6 +623,41 @@ class Encoder:
         cycle_stop = int(self.cycle_of([t1], t0)[0]) + 1
         return EncodeResult(frames, dropped, n, len(frames), fates, cycles, float(t0), float(t1),
                             cycle_stop)
+
+    def _check_labels(self, events: SpikeEvents) -> None:
+        emap = self.electrode_map
+        if events.n_channels != emap.n_electrodes:
+            raise ValueError(f"the spikes come from {events.n_channels} electrodes but the electrode "
+                             f"map covers {emap.n_electrodes}")
+        if emap.labels is not None and tuple(events.labels) != emap.labels:
+            diff = next(i for i, (a, b) in enumerate(zip(events.labels, emap.labels, strict=True)) if a != b)
+            raise ValueError(f"electrode {diff} is labelled {events.labels[diff]!r} in the spikes but "
+                             f"{emap.labels[diff]!r} in the electrode map; the map belongs to another recording")
+
+    def encode_window(self, events: SpikeEvents) -> WindowEncoding:
+        """Align the whole session window once (the replay's path); blanking comes later.
+
+        Parameters
+        ----------
+        events : SpikeEvents
+            Sorted spikes; their electrodes must match the electrode map.
+
+        Returns
+        -------
+        WindowEncoding
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`encode`.
+        """
+        if not isinstance(events, SpikeEvents):
+            raise TypeError(f"events must be SpikeEvents, got {type(events).__name__}")
+        return WindowEncoding(self, events)
+
+    def stream(self) -> StreamEncoding:
+        """Encode a live stream chunk by chunk (the live loop's path); see :class:`StreamEncoding`."""
+        return StreamEncoding(self)
 
     def _blanked(self, times, chans, live, blanks: BlankingWindows) -> np.ndarray:
         out = np.zeros(times.size, bool)
@@ -764,6 +715,326 @@ class Encoder:
             np.full(len(commands), -1, np.int64)
         return BlankingWindows(commands.times.copy(), commands.times + dur + self.config.blanking, el)
 
+
+
+# ---- the session window -------------------------------------------------------------------
+
+def session_window(events: SpikeEvents, start: float | None = None, stop: float | None = None, *,
+                   duration: float | None = None) -> tuple[float, float]:
+    """The closed window ``(t0, t1)`` of a session over ``events``: the one place it is computed.
+
+    ``start`` / ``stop`` default to the segment's bounds; ``duration`` (instead of ``stop``)
+    takes ``t0 + duration``, clipped to the segment's end.
+
+    Parameters
+    ----------
+    events : SpikeEvents
+        The recording (its ``t_start`` / ``t_stop`` bound the window).
+    start, stop : float, optional
+        Window bounds, s, inside the segment.
+    duration : float, optional
+        Window length, s (> 0); not together with ``stop``.
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    ValueError
+        A bound outside the recording, or an empty window.
+
+    Examples
+    --------
+    >>> ev = SpikeEvents([0.5], [0], ("A",), 0.0, 10.0)
+    >>> session_window(ev), session_window(ev, 2.0, duration=100.0)
+    ((0.0, 10.0), (2.0, 10.0))
+    >>> session_window(ev, 12.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: --start 12 s is outside the recording [0, 10] s
+    """
+    if not isinstance(events, SpikeEvents):
+        raise TypeError(f"events must be SpikeEvents, got {type(events).__name__}")
+    lo, hi = events.t_start, events.t_stop
+    t0 = lo if start is None else _v.real("--start", start)
+    if not lo <= t0 <= hi:
+        raise ValueError(f"--start {t0:g} s is outside the recording [{lo:g}, {hi:g}] s")
+    if duration is not None:
+        if stop is not None:
+            raise ValueError("give --stop or --duration, not both")
+        t1 = min(t0 + _v.real("--duration", duration, lo=0.0, lo_open=True), hi)
+    else:
+        t1 = hi if stop is None else _v.real("--stop", stop)
+        if not lo <= t1 <= hi:
+            raise ValueError(f"--stop {t1:g} s is outside the recording [{lo:g}, {hi:g}] s")
+    if t1 <= t0:
+        raise ValueError(f"the session window [{t0:g}, {t1:g}] s is empty (--start must be before --stop)")
+    return float(t0), float(t1)
+
+
+# ---- a whole window encoded once (the replay's path) -----------------------------------------
+
+@dataclass(frozen=True)
+class ChunkEncoding:
+    """Fates and AXON pulses of the spikes ``lo:hi`` of a :class:`WindowEncoding`."""
+
+    lo: int
+    hi: int
+    fates: np.ndarray  #: int8 SpikeFate of each spike lo:hi
+    frames: AxonFrames  #: sorted by (cycle, cluster, axon)
+
+
+class WindowEncoding:
+    """The spikes of one session window, aligned to GCLK once; blanking is applied as it comes.
+
+    Made by :meth:`Encoder.encode_window`. Everything that does not depend on the chip (the
+    window, the cycle of each spike, its (cluster, axon), mapped or not) is computed once,
+    vectorised. What does depend on it, blanking after each stimulation, lives here too, in
+    compiled code: :meth:`covered` says which spikes a set of commands would blank (without
+    changing anything), :meth:`blank` applies their windows for good, and :meth:`chunk` gives
+    the fates and pulses of a run of spikes as the windows applied so far leave them. Spikes are indexed in time order; ``outside`` holds the spikes outside the
+    window (fate ``outside_window``), which no chunk contains.
+
+    Examples
+    --------
+    >>> ev = SpikeEvents([0.0, 0.0021, 0.0025, 0.004], [0, 0, 0, 1], ("A", "B"), 0.0, 0.01)
+    >>> w = Encoder(EncoderConfig(gclk_hz=1e3), ElectrodeMap.default(2)).encode_window(ev)
+    >>> cmd = StimCommands([0.0035], [1], [-1e-6], [200e-6], [0.0])
+    >>> w.covered(cmd, 0, w.n).tolist(), w.cycles.tolist()
+    ([False, False, False, True], [0, 3, 3, 4])
+    >>> w.blank(cmd, 0)
+    >>> c = w.chunk(0, w.n)
+    >>> c.fates.tolist(), c.frames.cycles.tolist()
+    ([0, 0, 4, 3], [0, 3])
+    """
+
+    def __init__(self, encoder: Encoder, events: SpikeEvents):
+        emap, cfg = encoder.electrode_map, encoder.config
+        encoder._check_labels(events)
+        self.t0, self.t1 = encoder.window(events)
+        self.gclk_hz = float(cfg.gclk_hz)
+        self.cycle_stop = int(encoder.cycle_of([self.t1], self.t0)[0]) + 1
+        times, chans = events.times, events.channels
+        inside = (times >= self.t0) & (times <= self.t1)
+        self.outside = SpikeEvents(times[~inside], chans[~inside], events.labels, events.t_start,
+                                   events.t_stop) if not np.all(inside) else None
+        self.labels = events.labels
+        self.times = np.ascontiguousarray(times[inside])
+        self.channels = np.ascontiguousarray(chans[inside])
+        self.n = int(self.times.size)
+        self.cycles = encoder.cycle_of(self.times, self.t0)
+        self.cluster = emap.cluster[self.channels]
+        self.axon = emap.axon[self.channels]
+        self.mapped = emap.mapped[self.channels]
+        self.blanked = np.zeros(self.n, np.bool_)
+        self.n_slots = max(emap.n_clusters, 1) * K_AXONS
+        self.slot = np.where(self.mapped, self.cluster * K_AXONS + self.axon, -1)
+        self._extra = float(cfg.blanking)
+        self._global = cfg.blanking_scope == "global"
+
+    def index_of_cycle(self, cycle: int) -> int:
+        """Index of the first spike at or after GCLK cycle ``cycle``."""
+        return int(np.searchsorted(self.cycles, cycle, side="left"))
+
+    def spikes(self, lo: int, hi: int) -> SpikeEvents:
+        """The spikes ``lo:hi`` (for the session log)."""
+        return _trusted(SpikeEvents, times=self.times[lo:hi], channels=self.channels[lo:hi],
+                        labels=self.labels, t_start=self.t0, t_stop=self.t1)
+
+    def chunk(self, lo: int, hi: int, also_blanked: np.ndarray | None = None) -> ChunkEncoding:
+        """Fates and pulses of spikes ``lo:hi``; ``lo`` and ``hi`` must fall on cycle boundaries.
+
+        ``also_blanked`` (bool, ``hi - lo``): spikes to treat as blanked on top of the windows
+        applied so far (a runner's tentative blanking, see :meth:`covered`)."""
+        fates = np.empty(hi - lo, np.int8)
+        keys = np.empty(hi - lo, np.int64)
+        blanked = self.blanked
+        if also_blanked is not None:
+            blanked = blanked.copy()
+            blanked[lo:hi] |= also_blanked
+        n = _encode_run(self.cycles, self.slot, self.mapped, blanked, lo, hi, self.n_slots, fates, keys)
+        keys = keys[:n]
+        cyc = keys // self.n_slots
+        slot = keys % self.n_slots
+        frames = _trusted(AxonFrames, cycles=cyc, cluster=slot // K_AXONS, axon=slot % K_AXONS,
+                          gclk_hz=self.gclk_hz)
+        return ChunkEncoding(lo, hi, fates, frames)
+
+    def _windows(self, commands: StimCommands):
+        dur = 2 * commands.phase_width + commands.interphase
+        return commands.times, commands.times + dur + self._extra, commands.electrode
+
+    def covered(self, commands: StimCommands, lo: int, hi: int) -> np.ndarray:
+        """bool (``hi - lo``): the spikes of ``lo:hi`` that ``commands`` would newly blank."""
+        out = np.zeros(hi - lo, np.bool_)
+        if len(commands):
+            ts, te, el = self._windows(commands)
+            _cover(self.times, self.channels, self.mapped, self.blanked, lo, hi, ts, te, el, self._global, out)
+        return out
+
+    def blank(self, commands: StimCommands, lo: int) -> None:
+        """Blank, for good, every spike from ``lo`` on that ``commands``' windows cover."""
+        if len(commands):
+            ts, te, el = self._windows(commands)
+            _blank(self.times, self.channels, self.mapped, self.blanked, lo, self.n, ts, te, el, self._global)
+
+
+@numba.njit(cache=True)
+def _encode_run(cycles, slot, mapped, blanked, lo, hi, n_slots, fates, keys):
+    """Fates of spikes lo:hi in time order (blanked, merged, pulse); pulse keys
+    ``cycle * n_slots + slot`` into ``keys``, sorted. Returns the number of pulses."""
+    seen = np.full(n_slots, -1, np.int64)
+    n = 0
+    ordered = True
+    for i in range(lo, hi):
+        if not mapped[i]:
+            fates[i - lo] = 2  # UNMAPPED
+        elif blanked[i]:
+            fates[i - lo] = 3  # BLANKED
+        elif seen[slot[i]] == cycles[i]:
+            fates[i - lo] = 4  # MERGED
+        else:
+            seen[slot[i]] = cycles[i]
+            fates[i - lo] = 0  # PULSE
+            k = cycles[i] * n_slots + slot[i]
+            if n and k < keys[n - 1]:
+                ordered = False
+            keys[n] = k
+            n += 1
+    if not ordered:
+        keys[:n] = np.sort(keys[:n])
+    return n
+
+
+@numba.njit(cache=True)
+def _cover(times, chans, mapped, blanked, lo, hi, ts, te, el, global_scope, out):
+    """out[i - lo] = True for the spikes of lo:hi, not blanked yet, inside a window [ts, te)."""
+    for w in range(ts.size):
+        i = np.searchsorted(times, ts[w], side="left")
+        if i < lo:
+            i = lo
+        while i < hi and times[i] < te[w]:
+            if mapped[i] and not blanked[i] and (global_scope or el[w] == -1 or el[w] == chans[i]):
+                out[i - lo] = True
+            i += 1
+
+
+@numba.njit(cache=True)
+def _blank(times, chans, mapped, blanked, lo, hi, ts, te, el, global_scope):
+    """Mark blanked the spikes of lo:hi inside any window [ts, te) of their electrode
+    (el = -1: all electrodes)."""
+    for w in range(ts.size):
+        i = np.searchsorted(times, ts[w], side="left")
+        if i < lo:
+            i = lo
+        while i < hi and times[i] < te[w]:
+            if mapped[i] and (global_scope or el[w] == -1 or el[w] == chans[i]):
+                blanked[i] = True
+            i += 1
+
+
+# ---- a live stream, chunk by chunk (the live loop's path) -------------------------------------
+
+class StreamEncoding:
+    """A live session's encoder: chunks of spikes in, pulses out, blanking kept as windows.
+
+    Made by :meth:`Encoder.stream`; the encoder's ``t_start`` is the session's start (cycle 0)
+    and ``t_stop`` its end (None: open-ended). Spikes of one cycle merge only within a chunk
+    (the chip has run a cycle once a chunk is through). Blanking windows of delivered commands
+    (:meth:`blank`) are kept until no later spike can fall in them.
+
+    Examples
+    --------
+    >>> enc = Encoder(EncoderConfig(gclk_hz=1e3, t_start=0.0), ElectrodeMap.default(2))
+    >>> st = enc.stream()
+    >>> st.blank(StimCommands([0.0035], [1], [-1e-6], [200e-6], [0.0]))
+    >>> t = np.array([0.0021, 0.0025, 0.004])
+    >>> fates, frames = st.encode(t, np.array([0, 0, 1]), st.cycles_of(t))
+    >>> fates.tolist(), frames.cycles.tolist()
+    ([0, 4, 3], [3])
+    """
+
+    def __init__(self, encoder: Encoder):
+        cfg, emap = encoder.config, encoder.electrode_map
+        if cfg.t_start is None:
+            raise ValueError("a stream encoder needs the session's start: EncoderConfig(t_start=...)")
+        self.t0 = float(cfg.t_start)
+        self.t1 = math.inf if cfg.t_stop is None else float(cfg.t_stop)
+        self.gclk_hz = float(cfg.gclk_hz)
+        self._cluster, self._axon, self._mapped = emap.cluster, emap.axon, emap.mapped
+        self.n_slots = max(emap.n_clusters, 1) * K_AXONS
+        self._extra = float(cfg.blanking)
+        self._global = cfg.blanking_scope == "global"
+        self._ts = np.zeros(0)
+        self._te = np.zeros(0)
+        self._el = np.zeros(0, np.int64)
+
+    def cycles_of(self, times: np.ndarray) -> np.ndarray:
+        """GCLK cycle of each time (as :meth:`Encoder.cycle_of` from the session's start)."""
+        return np.ceil((times - self.t0) * self.gclk_hz - EDGE_TOLERANCE).astype(np.int64)
+
+    def encode(self, times: np.ndarray, chans: np.ndarray, cycles: np.ndarray) -> tuple[np.ndarray, AxonFrames]:
+        """Fates (int8 :class:`SpikeFate`) of sorted spikes sampled at ``cycles``, and their pulses."""
+        if self._te.size > 64:  # windows over before this chunk can blank nothing more
+            keep = self._te > times[0] if times.size else self._te > -math.inf
+            self._ts, self._te, self._el = self._ts[keep], self._te[keep], self._el[keep]
+        fates = np.empty(times.size, np.int8)
+        keys = np.empty(times.size, np.int64)
+        n = _encode_stream(times, chans, cycles, self.t0, self.t1, self._cluster, self._axon, self._mapped,
+                           self._ts, self._te, self._el, self._global, self.n_slots, fates, keys)
+        keys = keys[:n]
+        slot = keys % self.n_slots
+        return fates, _trusted(AxonFrames, cycles=keys // self.n_slots, cluster=slot // K_AXONS,
+                               axon=slot % K_AXONS, gclk_hz=self.gclk_hz)
+
+    def blank(self, commands: StimCommands) -> None:
+        """Keep the blanking windows of delivered ``commands`` (see :meth:`Encoder.blanking_for`)."""
+        if len(commands):
+            dur = 2 * commands.phase_width + commands.interphase
+            self._ts = np.concatenate([self._ts, commands.times])
+            self._te = np.concatenate([self._te, commands.times + dur + self._extra])
+            self._el = np.concatenate([self._el, commands.electrode])
+
+
+@numba.njit(cache=True)
+def _encode_stream(times, chans, cycles, t0, t1, cluster, axon, mapped, ts, te, wel, global_scope, n_slots,
+                   fates, keys):
+    """The rules of :class:`Encoder` for one chunk of a stream; pulse keys sorted into ``keys``."""
+    seen_slot = np.full(times.size, -1, np.int64)
+    n = 0
+    for i in range(times.size):
+        t = times[i]
+        e = chans[i]
+        if t < t0 or t > t1:
+            fates[i] = 1  # OUTSIDE_WINDOW
+            continue
+        if not mapped[e]:
+            fates[i] = 2  # UNMAPPED
+            continue
+        blank = False
+        for w in range(ts.size):
+            if ts[w] <= t < te[w] and (global_scope or wel[w] == -1 or wel[w] == e):
+                blank = True
+                break
+        if blank:
+            fates[i] = 3  # BLANKED
+            continue
+        k = cycles[i] * n_slots + cluster[e] * 16 + axon[e]
+        dup = False
+        for j in range(n):
+            if seen_slot[j] == k:
+                dup = True
+                break
+        if dup:
+            fates[i] = 4  # MERGED
+            continue
+        fates[i] = 0  # PULSE
+        seen_slot[n] = k
+        keys[n] = k
+        n += 1
+    keys[:n] = np.sort(keys[:n])
+    return n
 
 
 def n_clusters_for(n_electrodes: int) -> int:

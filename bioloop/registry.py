@@ -25,13 +25,32 @@ def available(group: str) -> list[str]:
     return sorted({ep.name for ep in entry_points(group=group)})
 
 
+def extension_point(group: str) -> type:
+    """The ABC every implementation registered in ``group`` subclasses.
+
+    Examples
+    --------
+    >>> extension_point("bioloop.backends").__name__
+    'Backend'
+    """
+    from .backends.base import Backend
+    from .sinks import FireMonitor, Sink
+    from .sources import Source
+
+    abcs = {"bioloop.sources": Source, "bioloop.sinks": Sink, "bioloop.backends": Backend,
+            "bioloop.monitors": FireMonitor}
+    if group not in abcs:
+        raise ValueError(f"unknown extension group {group!r}; valid groups: {list(GROUPS)}")
+    return abcs[group]
+
+
 def load(group: str, name: str):
     """The class registered as ``name`` in ``group``.
 
     Raises
     ------
     TypeError
-        If ``name`` is not a string.
+        If ``name`` is not a string, or what is registered does not subclass the group's ABC.
     ValueError
         If nothing is registered under ``name``; the message lists the installed names.
     """
@@ -40,6 +59,11 @@ def load(group: str, name: str):
     names = available(group)
     for ep in entry_points(group=group):
         if ep.name == name:
-            return ep.load()
+            cls = ep.load()
+            abc = extension_point(group)
+            if not (isinstance(cls, type) and issubclass(cls, abc)):
+                raise TypeError(f"{group} entry point {name!r} ({ep.value}) is not a {abc.__name__} "
+                                f"subclass; an implementation must subclass bioloop's {abc.__name__}")
+            return cls
     kind = group.split(".")[-1][:-1]
     raise ValueError(f"no {kind} named {name!r}; installed: {', '.join(names) or 'none'}")

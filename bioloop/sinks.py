@@ -20,6 +20,11 @@ class Sink(ABC):
     def write(self, commands: StimCommands) -> None:
         """Deliver (or record) these commands."""
 
+    def stats(self) -> dict:
+        """Counts of what was written and refused, by reason (for the session summary); empty
+        by default."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release."""
 
@@ -43,6 +48,10 @@ class FireMonitor(ABC):
     @abstractmethod
     def write_fires(self, fires: FireEvents, *, time_offset: float = 0.0) -> None:
         """Publish FIREs; their times are ``cycle / gclk_hz + time_offset``."""
+
+    def stats(self) -> dict:
+        """Counts of what was published and refused (for the session summary); empty by default."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release."""

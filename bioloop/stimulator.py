@@ -46,7 +46,8 @@ import numpy as np
 
 from . import validate as _v
 from .chip.config import N_DENDS
-from .encoder import ElectrodeMap, read_map_table
+from .encoder import ElectrodeMap
+from .mapfiles import read_map_table
 from .types import FireEvents, StimCommands, _trusted
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ PHASE_STEP = 20e-6
 POLARITIES = ("cathodic-first", "anodic-first")
 #: ``behind`` is never set here: the live loop refuses FIREs with it while it lags wall time
 REFUSAL_REASONS = ("unmapped", "amplitude", "charge", "shannon", "min_interval", "rate_cap", "behind")
+_REASON_NAMES = np.array(REFUSAL_REASONS, dtype="<U12")
+_CODE = {name: i for i, name in enumerate(REFUSAL_REASONS)}
 RATE_WINDOW = 1.0  #: seconds of the sliding window of the global rate cap
 LIMIT_RTOL = 1e-9  #: a value within this relative distance of a limit passes
 TIME_TOL = 1e-9  #: seconds; two times closer than this count as equal
@@ -274,6 +277,11 @@ class StimMap:
     def n_clusters(self) -> int:
         return int(self.table.shape[0])
 
+    @property
+    def max_electrode(self) -> int:
+        """The highest electrode any FIRE stimulates (-1 if none)."""
+        return int(self.table.max())
+
     def electrode_of(self, cluster, dend) -> np.ndarray:
         """Electrode of each (cluster, dend), -1 where none (also for out-of-range pairs)."""
         c = np.asarray(cluster, np.int64)
@@ -296,17 +304,26 @@ def _ei():
 
 @dataclass(frozen=True)
 class Refusals:
-    """Refused commands: when, which FIRE, which electrode (-1 if none), and why."""
+    """Refused commands: when, which FIRE, which electrode (-1 if none), and why.
+
+    ``code`` is each refusal's reason as its index in :data:`REFUSAL_REASONS`; ``reason``
+    gives the names.
+    """
 
     times: np.ndarray = field(default_factory=_ef)
     cluster: np.ndarray = field(default_factory=_ei)
     dend: np.ndarray = field(default_factory=_ei)
     electrode: np.ndarray = field(default_factory=_ei)
-    reason: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U12"))
+    code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     source_cycle: np.ndarray = field(default_factory=_ei)
 
     def __len__(self) -> int:
         return int(self.times.size)
+
+    @property
+    def reason(self) -> np.ndarray:
+        """Reason names, one per refusal."""
+        return _REASON_NAMES[self.code.astype(np.int64)]
 
 
 @dataclass(frozen=True)
@@ -388,27 +405,45 @@ class Stimulator:
             stim_map = StimMap.from_electrode_map(stim_map)
         if not isinstance(stim_map, StimMap):
             raise TypeError(f"stim_map must be a StimMap or an ElectrodeMap, got {type(stim_map).__name__}")
-        self.config = config
         self.stim_map = stim_map
+        self.config = config
         self.reset()
+
+    @property
+    def config(self) -> StimulatorConfig:
+        """Waveform, timing and limits (replacing it keeps the state)."""
+        return self._config
+
+    @config.setter
+    def config(self, config: StimulatorConfig) -> None:
+        if not isinstance(config, StimulatorConfig):
+            raise TypeError(f"config must be a StimulatorConfig, got {type(config).__name__}")
+        self._config = config
+        static = config.limit_violations()  # refusals that apply to every command
+        self._static = _CODE[static[0]] if static else None
 
     # ---- state ---------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every earlier command."""
-        self._last: dict[int, float] = {}
-        self._recent: list[float] = []
+        self._last = np.full(self.stim_map.max_electrode + 1, np.nan)  #: last delivery per electrode
+        self._recent = np.zeros(0)  #: deliveries of the last second, sorted
         self._t_last: float | None = None
 
     def get_state(self) -> StimulatorState:
         """A snapshot of the state; :meth:`set_state` with it restores this moment exactly."""
-        return StimulatorState(tuple(sorted(self._last.items())), tuple(self._recent), self._t_last)
+        done = np.flatnonzero(~np.isnan(self._last))
+        return StimulatorState(tuple(zip(done.tolist(), self._last[done].tolist(), strict=True)),
+                               tuple(self._recent.tolist()), self._t_last)
 
     def set_state(self, state: StimulatorState) -> None:
         """Restore a snapshot from :meth:`get_state` (e.g. to roll back a chunk)."""
         if not isinstance(state, StimulatorState):
             raise TypeError(f"state must be a StimulatorState, got {type(state).__name__}")
-        self._last = {int(e): float(t) for e, t in state.last_time}
-        self._recent = sorted(float(t) for t in state.recent)
+        n = max([self.stim_map.max_electrode] + [int(e) for e, _ in state.last_time]) + 1
+        self._last = np.full(n, np.nan)
+        for e, t in state.last_time:
+            self._last[int(e)] = float(t)
+        self._recent = np.sort(np.asarray(state.recent, np.float64))
         self._t_last = state.t_last
 
     # ---- processing ----------------------------------------------------------------------
@@ -442,64 +477,106 @@ class Stimulator:
         if not isinstance(fires, FireEvents):
             raise TypeError(f"fires must be FireEvents, got {type(fires).__name__}")
         cfg = self.config
-        order = np.lexsort((fires.dend, fires.cluster, fires.cycles))
-        cyc, clu, dend = fires.cycles[order], fires.cluster[order], fires.dend[order]
-        times = self.stim_times(fires)[order]
-        n = times.size
+        cyc, clu, dend = fires.cycles, fires.cluster, fires.dend
+        n = cyc.size
+        if n > 1:
+            key = (cyc * (int(clu.max()) + 1) + clu) * N_DENDS + dend
+            if np.any(key[1:] < key[:-1]):  # backends give them sorted; others may not
+                order = np.lexsort((dend, clu, cyc))
+                cyc, clu, dend = cyc[order], clu[order], dend[order]
+        times = cfg.time_origin + cyc / fires.gclk_hz + cfg.delay
         if n and self._t_last is not None and times[0] < self._t_last - TIME_TOL:
             raise ValueError(f"FIRE at {times[0]:.9g} s comes before the last one processed "
                              f"({self._t_last:.9g} s); to redo a chunk, restore the state saved "
                              "before it with set_state()")
-        electrode = self.stim_map.electrode_of(clu, dend)
-        reason = np.full(n, "", "<U12")
-        reason[electrode < 0] = "unmapped"
-        static = cfg.limit_violations()  # the same waveform for every command
-        if static:
-            reason[electrode >= 0] = static[0]
+        tab = self.stim_map.table
+        if n and clu.max() < tab.shape[0] and dend.max() < N_DENDS:
+            electrode = tab[clu, dend]
         else:
-            self._check_timing(times, electrode, reason)
+            electrode = self.stim_map.electrode_of(clu, dend)
+        code = np.full(n, -1, np.int8)
+        code[electrode < 0] = _CODE["unmapped"]
+        static = self._static
+        if static is not None:  # the same waveform for every command
+            code[electrode >= 0] = static
+        elif n:
+            self._check_timing(times, electrode, code)
         if n:
             self._t_last = float(times[-1])
-        ok = reason == ""
-        sign = cfg.signed_amplitude
-        n_ok = int(ok.sum())
-        commands = _trusted(StimCommands, times=times[ok].astype(np.float64), electrode=electrode[ok],
-                            amplitude=np.full(n_ok, sign), phase_width=np.full(n_ok, cfg.phase_width),
-                            interphase=np.full(n_ok, cfg.interphase), source_cycle=cyc[ok])
-        bad = ~ok
-        refused = Refusals(times[bad], clu[bad], dend[bad], electrode[bad], reason[bad], cyc[bad])
-        counts = dict.fromkeys(REFUSAL_REASONS, 0)
-        if len(refused):
-            found, k = np.unique(refused.reason, return_counts=True)
-            counts.update({str(r): int(c) for r, c in zip(found, k, strict=True)})
-        if len(refused):
-            log.debug("stimulator refused %d of %d commands: %s", len(refused), n,
-                      {k: v for k, v in counts.items() if v})
-        return StimResult(commands, clu[ok], dend[ok], refused, counts, n)
+        return self._result(times, clu, dend, electrode, code, cyc)
 
-    def _check_timing(self, times, electrode, reason) -> None:
+    def refuse(self, fires: FireEvents, reason: str) -> StimResult:
+        """Refuse every FIRE of ``fires`` for ``reason`` (counted, never silent; the state is kept).
+
+        The live loop uses it while it lags the clock (``behind``).
+
+        Raises
+        ------
+        ValueError
+            ``reason`` is not one of :data:`REFUSAL_REASONS`.
+
+        Examples
+        --------
+        >>> stim = Stimulator(StimulatorConfig(), ElectrodeMap.default(16))
+        >>> res = stim.refuse(FireEvents([10, 12], [0, 0], [3, 4], 1e3), "behind")
+        >>> res.accepted, res.counts["behind"], res.refused.reason.tolist()
+        (0, 2, ['behind', 'behind'])
+        """
+        if not isinstance(fires, FireEvents):
+            raise TypeError(f"fires must be FireEvents, got {type(fires).__name__}")
+        _v.choice("reason", reason, REFUSAL_REASONS)
+        times = self.stim_times(fires)
+        electrode = self.stim_map.electrode_of(fires.cluster, fires.dend)
+        code = np.full(len(fires), _CODE[reason], np.int8)
+        return self._result(times, fires.cluster, fires.dend, electrode, code, fires.cycles)
+
+    def _result(self, times, clu, dend, electrode, code, cyc) -> StimResult:
+        cfg = self.config
+        ok = code < 0
+        n_ok = int(np.count_nonzero(ok))
+        if n_ok == code.size:  # the usual case: nothing refused
+            cmd_t, cmd_e, cmd_c, acc_clu, acc_dend = times, electrode, cyc, clu, dend
+            refused, counts = _NO_REFUSAL, dict(_ZERO_COUNTS)
+        else:
+            cmd_t, cmd_e, cmd_c, acc_clu, acc_dend = times[ok], electrode[ok], cyc[ok], clu[ok], dend[ok]
+            bad = ~ok
+            rcode = code[bad]
+            refused = Refusals(times[bad], clu[bad], dend[bad], electrode[bad], rcode, cyc[bad])
+            counts = dict(zip(REFUSAL_REASONS, np.bincount(rcode, minlength=len(REFUSAL_REASONS)).tolist(),
+                              strict=True))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("stimulator refused %d of %d commands: %s", rcode.size, code.size,
+                          {k: v for k, v in counts.items() if v})
+        commands = _trusted(StimCommands, times=cmd_t, electrode=cmd_e,
+                            amplitude=np.full(n_ok, cfg.signed_amplitude), phase_width=np.full(n_ok, cfg.phase_width),
+                            interphase=np.full(n_ok, cfg.interphase), source_cycle=cmd_c)
+        return StimResult(commands, acc_clu, acc_dend, refused, counts, int(code.size))
+
+    def _check_timing(self, times, electrode, code) -> None:
         """Per-electrode minimum interval, then the global rate cap, command by command."""
         cfg = self.config
-        todo = np.flatnonzero(reason == "")
+        todo = np.flatnonzero(code < 0)
         if todo.size == 0:
             return
-        n_el = int(max(electrode[todo].max(), max(self._last, default=-1))) + 1
-        last = np.full(n_el, np.nan)
-        for e, t in self._last.items():
-            last[e] = t
-        recent = np.empty(len(self._recent) + todo.size)
-        recent[:len(self._recent)] = self._recent
-        code = np.zeros(todo.size, np.int8)
-        n_recent = _timing_kernel(times[todo].astype(np.float64), electrode[todo].astype(np.int64), last,
-                                  recent, len(self._recent), cfg.min_interval - TIME_TOL, int(cfg.rate_cap),
-                                  RATE_WINDOW - TIME_TOL, code)
-        reason[todo[code == 1]] = "min_interval"
-        reason[todo[code == 2]] = "rate_cap"
-        self._last = {int(e): float(last[e]) for e in np.flatnonzero(~np.isnan(last))}
+        need = int(electrode[todo].max()) + 1
+        if need > self._last.size:
+            self._last = np.concatenate([self._last, np.full(need - self._last.size, np.nan)])
+        recent = np.empty(self._recent.size + todo.size)
+        recent[:self._recent.size] = self._recent
+        out = np.zeros(todo.size, np.int8)
+        n_recent = _timing_kernel(np.ascontiguousarray(times[todo]), np.ascontiguousarray(electrode[todo]),
+                                  self._last, recent, self._recent.size, cfg.min_interval - TIME_TOL,
+                                  int(cfg.rate_cap), RATE_WINDOW - TIME_TOL, out)
+        code[todo[out == 1]] = _CODE["min_interval"]
+        code[todo[out == 2]] = _CODE["rate_cap"]
         recent = recent[:n_recent]
         # later FIREs come at or after times[-1]: deliveries older than the window can go
         cutoff = float(times[-1]) - RATE_WINDOW + TIME_TOL
-        self._recent = recent[np.searchsorted(recent, cutoff, side="right"):].tolist()
+        self._recent = recent[np.searchsorted(recent, cutoff, side="right"):]
+
+
+_ZERO_COUNTS = dict.fromkeys(REFUSAL_REASONS, 0)
+_NO_REFUSAL = Refusals()
 
 
 @numba.njit(cache=True)

@@ -25,12 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from . import validate as _v
+from .layouts import MCS60_LABELS
 from .spiketools import apply_dead_time
 from .types import SpikeEvents
 
-#: MCS 8x8 layout without corners: labels "12".."87" (column, row), as on 60-electrode MEAs
-MCS60_LABELS = tuple(f"{c}{r}" for c in range(1, 9) for r in range(1, 9)
-                     if (c, r) not in ((1, 1), (1, 8), (8, 1), (8, 8)))
 DEMO_MAX_BYTES = 1_000_000
 
 

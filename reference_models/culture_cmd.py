@@ -11,25 +11,21 @@ counted late. Malformed samples are refused and counted by reason. Ctrl-C ends t
 and still prints the summary.
 
 A plug-in verb: ``bioloop.cli`` finds it through the ``bioloop.verbs`` entry-point group, so
-the core never imports it. Heavy modules load inside :func:`run`, keeping ``bioloop --help`` fast.
+the core never imports it. The LSL side (outlet, :class:`~bioloop.adapters.lsl.LSLStimSource`,
+pacing) lives in the LSL adapters; this module only wires the culture to them. The culture's
+kernel loads inside :func:`run`, keeping ``bioloop --help`` fast.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
 import time
 from dataclasses import fields
 
-import numpy as np
+from bioloop.adapters.lsl.config import SCOPES
+from bioloop.adapters.lsl.stim_source import stim_rows_to_commands  # noqa: F401 - part of this verb's API
 
 NAME = "culture"
 HELP = "run a virtual culture in real time: spikes out as an LSL stream, stimulation in"
-
-SCOPES = ("machine", "link", "site", "organization", "global")
-MAX_SLEEP = 0.05  #: longest single sleep, s (keeps Ctrl-C and progress responsive)
-RETRY_RESOLVE = 2.0  #: s, each look for the stimulation stream (and the wait to open it)
 
 
 def add_arguments(p):
@@ -80,116 +76,6 @@ def parse_params(items, params_cls) -> dict:
     return out
 
 
-def stim_rows_to_commands(data: np.ndarray, stamps: np.ndarray, t0: float, n_electrodes: int,
-                          stim_cls):
-    """Stimulation samples (n, 4) stamped on the LSL clock -> (StimCommands, refused counts).
-
-    Culture time = timestamp - ``t0``. Refused: ``bad_electrode`` (not an integer index of
-    an electrode), ``bad_waveform`` (non-finite value, phase width <= 0, interphase < 0).
-    """
-    data = np.asarray(data, dtype=np.float64).reshape(-1, 4)
-    stamps = np.asarray(stamps, dtype=np.float64)
-    el, amp, pw, ip = data.T
-    finite = np.isfinite(data).all(axis=1) & np.isfinite(stamps)
-    good_el = finite & (el == np.round(el)) & (el >= 0) & (el < n_electrodes)
-    good_wave = finite & (pw > 0) & (ip >= 0)
-    ok = good_el & good_wave
-    refused = {"bad_electrode": int((~good_el).sum()),
-               "bad_waveform": int((good_el & ~good_wave).sum())}
-    cmds = stim_cls(stamps[ok] - t0, el[ok].astype(np.int64), amp[ok] * 1e-6, pw[ok] * 1e-6,
-                    ip[ok] * 1e-6)
-    return cmds, refused
-
-
-def _check_stim_stream(summary) -> None:
-    problems = []
-    if summary.channel_format not in ("float32", "double64"):
-        problems.append(f"channel format {summary.channel_format} (needs float32)")
-    if summary.channel_count != 4:
-        problems.append(f"{summary.channel_count} channels (needs 4: electrode, amplitude_uA, "
-                        "phase_width_us, interphase_us)")
-    if summary.nominal_srate != 0:
-        problems.append(f"a regular rate of {summary.nominal_srate:g} Hz (needs irregular)")
-    if problems:
-        raise ValueError(f"LSL stream {summary} is not a stimulation stream: "
-                         + "; ".join(problems))
-
-
-class _StimInlet:
-    """Subscribes to the stimulation stream in the background, as soon as it appears."""
-
-    def __init__(self, name: str):
-        self._lsl = importlib.import_module("bioloop.adapters.lsl")
-        self._conn_mod = importlib.import_module("bioloop.adapters.lsl.connection")
-        self.name = name
-        self.error: str | None = None
-        self.connected_at: float | None = None
-        self._conn = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._connect, name="stim-resolver", daemon=True)
-        self._thread.start()
-
-    def _connect(self) -> None:
-        query = self._lsl.StreamQuery(name=self.name)
-        while not self._stop.is_set():
-            try:
-                conn = self._conn_mod.InletConnection(query, check=_check_stim_stream,
-                                                      resolve_timeout=RETRY_RESOLVE)
-            except ValueError as exc:  # not there yet, ambiguous, or not a stimulation stream
-                self.error = str(exc)
-                self._stop.wait(0.1)
-                continue
-            if self._stop.is_set():
-                conn.close()
-                return
-            self.error = None
-            self.connected_at = conn.opened_at
-            self._conn = conn
-            return
-
-    @property
-    def connected(self) -> bool:
-        return self._conn is not None
-
-    def pull(self):
-        conn = self._conn
-        if conn is None:
-            return np.zeros((0, 4)), np.zeros(0)
-        return conn.pull(0.0)
-
-    def stats(self) -> dict | None:
-        return None if self._conn is None else self._conn.stats()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=RETRY_RESOLVE + 1.0)
-        if self._conn is not None:
-            self._conn.close()
-
-
-class _LagHistogram:
-    """How far behind LSL's clock each push happened: 0.1 ms bins up to 1 s, bounded memory."""
-
-    BIN_MS = 0.1
-
-    def __init__(self):
-        self.counts = np.zeros(10_001, np.int64)  # the last bin holds everything >= 1 s
-        self.max_ms = None
-
-    def add(self, lag_s: float) -> None:
-        ms = max(0.0, lag_s * 1e3)
-        self.counts[min(int(ms / self.BIN_MS), self.counts.size - 1)] += 1
-        self.max_ms = ms if self.max_ms is None else max(self.max_ms, ms)
-
-    def stats(self) -> dict:
-        n = int(self.counts.sum())
-        if n == 0:
-            return {"p50": None, "p99": None, "max": None, "n": 0}
-        cum = np.cumsum(self.counts)
-        pct = {q: float((np.searchsorted(cum, q / 100 * n) + 1) * self.BIN_MS) for q in (50, 99)}
-        return {"p50": pct[50], "p99": pct[99], "max": self.max_ms, "n": n}
-
-
 class _StimLog:
     """The first ``MAX`` pulses received, in culture time, for the summary (reproducibility)."""
 
@@ -212,22 +98,12 @@ class _StimLog:
                 "late": bool(cmds.times[i] < culture_time)})
 
 
-def _progress_printer(quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None
-
-    def show(t: float, pushed: int, stim: int) -> None:
-        print(f"\rculture: {t:8.1f} s  {pushed} spikes  {stim} pulses", end="", file=sys.stderr,
-              flush=True)
-
-    return show
-
-
 def run(args) -> dict:
-    lsl = importlib.import_module("bioloop.adapters.lsl")
-    vc = importlib.import_module("bioloop.reference_models.virtual_culture")
     from bioloop import validate as _v
-    from bioloop.types import StimCommands
+    from bioloop.adapters import lsl
+    from bioloop.adapters.lsl.player import sleep_until
+    from bioloop.progress import percentile_summary, progress_bar
+    from bioloop.reference_models import virtual_culture as vc
 
     duration = None if args.duration is None else _v.real("--duration", args.duration, lo=0.0,
                                                            lo_open=True)
@@ -242,54 +118,42 @@ def run(args) -> dict:
         positions=culture.positions * 1e6,
         extra=(("model", "bioloop virtual culture"), ("seed", args.seed),
                ("n_neurons", culture.params.n_neurons)))
-    stim = _StimInlet(args.stim_stream) if args.stim_stream else None
-    progress = _progress_printer(args.quiet)
     clock = outlet.local_clock
-    stim_samples = 0
-    stim_refused = {"bad_electrode": 0, "bad_waveform": 0}
-    lags = _LagHistogram()
+    lags: list[float] = []
     stim_log = _StimLog()
     interrupted = False
     wall0 = time.perf_counter()
     t0 = clock()
-    next_progress = t0 + 0.5
+    stim = lsl.LSLStimSource(args.stim_stream, n_electrodes=len(culture.labels), t0=t0) \
+        if args.stim_stream else None
     try:
-        while True:
-            now = clock() - t0
-            target = max(culture.time, now if duration is None else min(now, duration))
-            if stim is not None:
-                data, stamps = stim.pull()
-                if stamps.size:
-                    stim_samples += int(stamps.size)
-                    cmds, refused = stim_rows_to_commands(data, stamps, t0, len(culture.labels),
-                                                          StimCommands)
-                    for k, v in refused.items():
-                        stim_refused[k] += v
-                    stim_log.add(cmds, culture.time)
-                    culture.stimulate(cmds)
-            events = culture.advance(target)
-            outlet.push_events(events, time_offset=t0)
-            lags.add(clock() - t0 - target)
-            if progress is not None and clock() >= next_progress:
-                progress(culture.time, outlet.pushed, culture.counters.stim_applied)
-                next_progress = clock() + 0.5
-            if duration is not None and culture.time >= duration:
-                break
-            pause = min(now + step - (clock() - t0), MAX_SLEEP)
-            if pause > 0:
-                time.sleep(pause)
-        if linger > 0:
-            time.sleep(linger)
+        with progress_bar("culture", duration, unit="s", quiet=args.quiet) as bar:
+            while True:
+                now = clock() - t0
+                target = max(culture.time, now if duration is None else min(now, duration))
+                if stim is not None:
+                    cmds = stim.read()
+                    if len(cmds):
+                        stim_log.add(cmds, culture.time)
+                        culture.stimulate(cmds)
+                before = culture.time
+                outlet.push_events(culture.advance(target), time_offset=t0)
+                lags.append(clock() - t0 - target)
+                bar.update(culture.time - before)
+                if duration is not None and culture.time >= duration:
+                    break
+                sleep_until(clock, t0 + now + step)
+            if linger > 0:
+                time.sleep(linger)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if progress is not None:
-            print(file=sys.stderr)
         outlet.close()
         if stim is not None:
             stim.close()
     wall = time.perf_counter() - wall0
     counters = culture.counters.to_dict()
+    st = stim.stats() if stim is not None else None
     return {
         "stream": outlet.name,
         "source_id": outlet.source_id,
@@ -304,13 +168,13 @@ def run(args) -> dict:
         "interrupted": interrupted,
         "spikes_pushed": outlet.pushed,
         "spikes_refused": dict(outlet.refused),
-        "push_lag_ms": lags.stats(),
+        "push_lag_ms": percentile_summary(lags, scale=1e3),
         "stim_stream": args.stim_stream,
-        "stim_connected": None if stim is None else stim.connected,
-        "stim_stream_error": None if stim is None or stim.connected else stim.error,
-        "stim_samples_received": stim_samples,
-        "stim_refused": stim_refused,
-        "stim_inlet": None if stim is None else stim.stats(),
+        "stim_connected": None if st is None else st["connected"],
+        "stim_stream_error": None if st is None else st["error"],
+        "stim_samples_received": 0 if st is None else st["samples"],
+        "stim_refused": {"bad_electrode": 0, "bad_waveform": 0} if st is None else st["refused"],
+        "stim_inlet": None if st is None else st["inlet"],
         "stim_log": stim_log.entries,
         "stim_log_truncated": stim_log.truncated,
         "culture": counters,
@@ -322,7 +186,7 @@ def format_text(s: dict) -> str:
     c = s["culture"]
     lag = s["push_lag_ms"]
     lag_text = ("n/a" if lag["p50"] is None else
-                f"p50 <= {lag['p50']:.1f} ms, p99 <= {lag['p99']:.1f} ms, max {lag['max']:.2f} ms")
+                f"p50 {lag['p50']:.2f} ms, p99 {lag['p99']:.2f} ms, max {lag['max']:.2f} ms")
     lines = [
         f"{'interrupted' if s['interrupted'] else 'ran'} virtual culture (seed {s['seed']}, "
         f"{s['n_neurons']} neurons, {s['n_electrodes']} electrodes) as LSL stream "

@@ -33,7 +33,7 @@ import numpy as np
 
 from bioloop import validate as _v
 from bioloop.sinks import Sink
-from bioloop.sources import Source
+from bioloop.sources import LiveSource
 from bioloop.types import SpikeEvents, StimCommands
 
 from . import _culture_kernel as _k
@@ -401,8 +401,9 @@ def warm_up() -> None:
     VirtualCulture(seed=0, n_neurons=10).advance(0.001)
 
 
-class VirtualCultureSource(Source):
-    """A :class:`~bioloop.sources.Source` reading a :class:`VirtualCulture` chunk by chunk.
+class VirtualCultureSource(LiveSource):
+    """A :class:`~bioloop.sources.LiveSource` reading a :class:`VirtualCulture` chunk by chunk,
+    on the culture's own clock (deterministic for a seed).
 
     Each :meth:`read_chunk` advances the culture by ``chunk`` seconds until ``duration``.
 
@@ -448,6 +449,10 @@ class VirtualCultureSource(Source):
     @property
     def labels(self) -> tuple[str, ...]:
         return self.culture.labels
+
+    def clock(self) -> float:
+        """The culture's time, s."""
+        return self.culture.time
 
     def read_chunk(self, timeout: float = 0.0) -> SpikeEvents | None:
         """The spikes of the next ``chunk`` seconds (``timeout`` is unused: never waits)."""

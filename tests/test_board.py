@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bioloop.adapters.board import BoardBackend, BoardError, FifoOverflow, parse_uri
 from bioloop.adapters.board import protocol as P
-from bioloop.adapters.board.driver import BoardDriver
+from bioloop.adapters.board.backend import BoardBackend
+from bioloop.adapters.board.driver import BoardDriver, BoardError, FifoOverflow
 from bioloop.adapters.board.emulator import BoardEmulator, BoardSpec
-from bioloop.adapters.board.transports import EmulatorTransport, SMBusTransport
+from bioloop.adapters.board.transports import EmulatorTransport, SMBusTransport, parse_uri
 from bioloop.backends.chip import ChipBackend
 from bioloop.chip import ChipConfig
 from bioloop.cli import main
@@ -317,7 +317,7 @@ def _json(capsys, argv):
 
 
 def _same_session(a, b):
-    skip = {"wall_s", "realtime_factor", "session", "backend"}
+    skip = {"wall_s", "realtime_factor", "warmup_s", "session", "backend"}
     return {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}
 
 
@@ -467,7 +467,7 @@ def test_live_over_lsl_through_a_board_in_another_process(tmp_path, emulator_pro
                                 "--json", "--quiet"))
         pusher = ch.add(spawn(PUSHER, spikes, "30", "3.0", "20"))
         wait_line(pusher)
-        reader = ch.add(spawn(STIM_READER, stims, "8"))
+        reader = ch.add(spawn(STIM_READER, stims, "30", "8"))  # up to 30 samples, 8 s at most
         wait_line(reader, timeout=30)
         code, s, err = finish_json(live, timeout=60)
         assert code == 0, err

@@ -58,6 +58,17 @@ def test_replay_well_of_plate_and_network_presets(tmp_path, recordings_dir, caps
         assert s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
 
 
+def test_random_network_seeded_in_its_name_needs_no_seed(tmp_path, recordings_dir, capsys):
+    rec = recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5"
+    runs = {}
+    for extra in (["--network", "random:5"], ["--network", "random", "--seed", "5"]):
+        out = tmp_path / f"s{len(runs)}.nix"
+        assert main(["replay", str(rec), "--stop", "20", "--ideal", *extra, "--out", str(out), "--json"]) == 0
+        runs[" ".join(extra)] = _json(capsys)
+    a, b = runs.values()
+    assert a["fires"] == b["fires"] and a["axon_pulses"] == b["axon_pulses"]
+
+
 def test_committed_demo_recording_is_what_the_generator_makes(tmp_path, capsys):
     from bioloop.synthetic import write_demo_recording
 
@@ -76,6 +87,11 @@ def test_committed_demo_recording_is_what_the_generator_makes(tmp_path, capsys):
 
 def test_demo_writes_session_and_raster(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--duration", "10", "--json"]) == 0
+    # the kernels are loaded before the session's clock starts: their time is reported apart
+    peek = json.loads(capsys.readouterr().out)
+    assert peek["warmup_s"] > 0 and peek["wall_s"] > 0 and peek["realtime_factor"] == pytest.approx(
+        peek["duration_s"] / peek["wall_s"])
+    assert main(["demo", "--out", str(tmp_path / "demo2"), "--duration", "10", "--json"]) == 0
     s = _json(capsys)
     assert Path(s["session"]).exists() and Path(s["raster"]).exists()
     assert s["fires"] > 0 and s["stimulations"] > 0
@@ -194,3 +210,23 @@ def test_output_piped_into_a_reader_that_leaves_is_not_an_error():
     err = p.stderr.read().decode()
     p.stderr.close()
     assert p.wait(timeout=60) == 0 and "Traceback" not in err
+
+
+def test_the_command_line_starts_without_the_chip_model():
+    """``bioloop --help`` lists every verb, plug-ins included, without importing numba or the chip
+    model (verbs import their heavy modules only when they run)."""
+    code = (
+        "import sys\n"
+        "from bioloop.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'brian2', 'neo', 'elephant')"
+        " or m.startswith(('bioloop.chip', 'bioloop.adapters.board.backend')))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "board" in out.stdout and "pynn-report" in out.stdout  # plug-in and core verbs listed
+    assert "HEAVY []" in out.stdout, out.stdout.splitlines()[-1]

@@ -76,6 +76,55 @@ def test_optimistic_runner_equals_exact_stepping(culture, network, gclk):
     _assert_same(fast, exact)
 
 
+def test_chunk_size_does_not_change_the_result(culture):
+    # a chunk's blanking is settled by fixed-point iteration: tiny and huge chunks agree exactly
+    from bioloop.session.runner import Pacing
+    from bioloop.stimulator import StimulatorConfig
+
+    opts = SessionOptions(network="relay", gclk_hz=20e3, blanking=5e-3,
+                          stimulator=StimulatorConfig(min_interval=2e-3, rate_cap=2000))
+    logs = []
+    for chunk_s in (0.003, 12.0):
+        parts = build(culture, opts)
+        log = SessionLog(culture.labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta)
+        replay(culture, encoder=parts.encoder, backend=parts.backend, stimulator=parts.stimulator, log=log,
+               pacing=Pacing(chunk_s=chunk_s))
+        logs.append(log)
+    assert logs[0].summary()["dropped"]["blanked"] > 0
+    _assert_same(*logs)
+
+
+def test_window_encoding_applies_the_encoders_rules(rng):
+    # the replay's path (whole window once, blanking applied as it comes) and the encoder's
+    # per-call path with the same windows give every spike the same fate
+    from bioloop.encoder import BlankingWindows, ElectrodeMap, Encoder, EncoderConfig
+    from bioloop.types import StimCommands
+
+    n, n_el = 400, 20
+    ev = SpikeEvents(np.sort(rng.uniform(0.0, 1.0, n)), rng.integers(0, n_el, n), tuple(f"e{i}" for i in range(n_el)),
+                     0.0, 1.0)
+    for scope in ("electrode", "global"):
+        enc = Encoder(EncoderConfig(gclk_hz=5e3, t_start=0.1, t_stop=0.9, blanking=3e-3, blanking_scope=scope),
+                      ElectrodeMap.default(n_el))
+        k = 15
+        cmds = StimCommands(np.sort(rng.uniform(0.0, 1.0, k)), rng.integers(0, n_el, k), np.full(k, -1e-6),
+                            np.full(k, 2e-4), np.zeros(k))
+        want = enc.encode(ev, BlankingWindows().extend(enc.blanking_for(cmds)))
+        win = enc.encode_window(ev)
+        win.blank(cmds, 0)
+        got = win.chunk(0, win.n)
+        inside = (ev.times >= 0.1) & (ev.times <= 0.9)
+        np.testing.assert_array_equal(got.fates, want.fates[inside])
+        np.testing.assert_array_equal(got.frames.cycles, want.frames.cycles)
+        np.testing.assert_array_equal(got.frames.axon, want.frames.axon)
+        # the live path, one chunk: the same rules again
+        stream = enc.stream()
+        stream.blank(cmds)
+        fates, frames = stream.encode(ev.times, ev.channels, stream.cycles_of(ev.times))
+        np.testing.assert_array_equal(fates, want.fates)
+        np.testing.assert_array_equal(frames.cycles, want.frames.cycles)
+
+
 def test_counts_add_up(culture):
     s = _run(culture, SessionOptions(network="burst:3", t_start=1.0, t_stop=9.0)).summary()
     assert s["input_spikes"] == len(culture)
@@ -133,12 +182,18 @@ def test_session_file_reads_back_with_plain_neo(tmp_path, culture):
     with NixIO(str(out), mode="ro") as io:
         blk = io.read_block()
     seg = blk.segments[0]
-    inputs = [st for st in seg.spiketrains if st.annotations.get("bioloop_kind") == "spikes"]
-    assert len(inputs) == culture.n_channels
-    assert sum(len(st) for st in inputs) == s["input_spikes"]
+    sigs = {sig.name: sig for sig in seg.irregularlysampledsignals}
+    inputs = sigs["input_all"]
+    assert inputs.annotations["columns"] == "channel,fate"
+    assert inputs.shape[0] == s["input_spikes"]
+    fates = np.asarray(inputs.magnitude[:, 1]).astype(int)
+    assert int(np.sum(fates == SpikeFate.PULSE)) == s["axon_pulses"]
     stim = next(e for e in seg.events if e.name == "stimulation")
     assert len(stim) == s["stimulations"]
-    assert set(stim.array_annotations) >= {"electrode", "amplitude_uA", "phase_width_us", "interphase_us"}
+    detail = sigs["stimulation_detail"]
+    assert detail.annotations["columns"].split(",")[:4] == ["electrode", "amplitude_uA", "phase_width_us",
+                                                            "interphase_us"]
+    np.testing.assert_array_equal(detail.times.rescale("s").magnitude, stim.times.rescale("s").magnitude)
     assert "summary_json" in blk.annotations and "meta_json" in blk.annotations
 
 

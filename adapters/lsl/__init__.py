@@ -21,8 +21,10 @@ from .inlets import LSLSpikeSource, LSLVoltageSource
 from .outlets import ChipSpikeOutlet, LSLStimSink, SpikeEventOutlet
 from .player import PlayReport, play_events
 from .resolve import StreamQuery, StreamResolutionError, StreamSummary, list_streams, resolve_one
+from .stim_source import LSLStimSource
 
 __all__ = [
+    "LSLStimSource",
     "ChipSpikeOutlet", "DetectorConfig", "Gap", "LSLConfig", "LSLSpikeSource", "LSLStimSink",
     "LSLUnavailableError", "LSLVoltageSource", "PlayReport", "SpikeEventOutlet", "StreamQuery",
     "StreamResolutionError", "StreamSummary", "ThresholdDetector", "applied_config",

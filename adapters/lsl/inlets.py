@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from bioloop import validate as _v
-from bioloop.sources import Source
+from bioloop.sources import LiveSource
 from bioloop.types import SpikeEvents
 
 from .connection import GAP_AFTER, InletConnection
@@ -49,7 +49,7 @@ def _labels_from(labels, n_electrodes, from_stream, what: str) -> tuple[str, ...
                      "n_electrodes=N")
 
 
-class _LiveSource(Source):
+class _LiveSource(LiveSource):
     """Shared bookkeeping of the two live sources."""
 
     _conn: InletConnection

@@ -77,7 +77,10 @@ class _Outlet:
         self.refused["timestamp_not_positive"] += int((~ok).sum())
         if not ok.all():
             rows, stamps = rows[ok], stamps[ok]
-        if stamps.size:
+        if stamps.size == 1:  # the live loop's usual case: one sample is cheaper than a chunk
+            self._outlet.push_sample(rows[0].tolist(), float(stamps[0]))
+            self.pushed += 1
+        elif stamps.size:
             self._outlet.push_chunk(np.ascontiguousarray(rows), stamps.tolist())
             self.pushed += int(stamps.size)
         return int(stamps.size)

@@ -11,13 +11,13 @@ the core never imports it. Heavy modules load inside :func:`run`, keeping ``biol
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
+
+from .config import SCOPES
 
 NAME = "play"
 HELP = "publish a recording as a live LSL spike-event stream, in real time"
 
-SCOPES = ("machine", "link", "site", "organization", "global")
 
 
 def add_arguments(p):
@@ -57,17 +57,6 @@ def _load_recording(path: str, *, format: str | None, well: str | None):
         rec.close()
 
 
-def _progress_printer(quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None
-
-    def show(fraction: float, pushed: int) -> None:
-        print(f"\rplaying: {fraction * 100:5.1f} %  {pushed} spikes", end="", file=sys.stderr,
-              flush=True)
-
-    return show
-
-
 def run(args) -> dict:
     lsl = importlib.import_module("bioloop.adapters.lsl")
     cfg = lsl.configure_lsl(scope=args.scope)  # first: a missing liblsl fails before any work
@@ -78,11 +67,15 @@ def run(args) -> dict:
         waited = False
         if args.wait_for_consumer > 0:
             waited = outlet.wait_for_consumers(args.wait_for_consumer)
-        progress = _progress_printer(args.quiet)
-        report = lsl.play_events(events, outlet, speed=args.speed, start=args.start,
-                                 stop=args.stop, linger=args.linger, progress=progress)
-        if progress is not None:
-            print(file=sys.stderr)
+        from bioloop.progress import progress_bar
+
+        with progress_bar("playing", 100.0, unit="%", quiet=args.quiet) as bar:
+            def show(fraction: float, pushed: int) -> None:
+                bar.n = round(100 * fraction, 1)
+                bar.set_postfix(spikes=pushed, refresh=True)
+
+            report = lsl.play_events(events, outlet, speed=args.speed, start=args.start,
+                                     stop=args.stop, linger=args.linger, progress=show)
     finally:
         outlet.close()
     out = report.to_dict()

@@ -14,11 +14,20 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bioloop import validate as _v
+from bioloop.progress import percentile_summary
 from bioloop.types import SpikeEvents
 
 from .outlets import SpikeEventOutlet
 
 MAX_SLEEP = 0.05  #: longest single sleep, s (keeps Ctrl-C and progress responsive)
+
+
+def sleep_until(clock: Callable[[], float], wake: float) -> None:
+    """Sleep until ``clock()`` reaches ``wake``, at most ``MAX_SLEEP`` at a time (the pacing of
+    every real-time publisher: Ctrl-C and progress stay responsive)."""
+    pause = min(wake - clock(), MAX_SLEEP)
+    if pause > 0:
+        time.sleep(pause)
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,8 @@ class PlayReport:
 
 
 def _lateness_stats(late_s: np.ndarray) -> dict:
-    if late_s.size == 0:
-        return {"p50": None, "p99": None, "max": None, "mean": None}
-    ms = late_s * 1e3
-    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-            "max": float(ms.max()), "mean": float(ms.mean())}
+    s = percentile_summary(late_s, scale=1e3)
+    return {k: s[k] for k in ("p50", "p99", "max", "mean")}
 
 
 def play_events(events: SpikeEvents, outlet: SpikeEventOutlet, *, speed: float = 1.0,
@@ -136,10 +142,7 @@ def play_events(events: SpikeEvents, outlet: SpikeEventOutlet, *, speed: float =
             if progress is not None and now >= next_progress:
                 progress(min(1.0, (now - t0) / (t_end - t0)), outlet.pushed - pushed_before)
                 next_progress = now + 0.5
-            wake = targets[i] if i < n else t_end
-            pause = min(wake - clock(), MAX_SLEEP)
-            if pause > 0:
-                time.sleep(pause)
+            sleep_until(clock, targets[i] if i < n else t_end)
         if linger > 0:
             time.sleep(linger)
     except KeyboardInterrupt:

@@ -92,8 +92,7 @@ def _recording_input(args, cfg):
     import numpy as np
 
     from bioloop import registry
-    from bioloop import validate as _v
-    from bioloop.encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for
+    from bioloop.encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for, session_window
     from bioloop.types import SpikeEvents
 
     if args.clusters != 1:
@@ -102,13 +101,8 @@ def _recording_input(args, cfg):
     source_cls = registry.load("bioloop.sources", "file")
     src = source_cls(args.recording, format=args.format, well=args.well)
     events = src.read_all()
-    t0 = events.t_start if args.start is None else _v.real("--start", args.start)
     duration = RECORDING_DEFAULT_S if args.duration is None else args.duration
-    duration = _v.real("--duration", duration, lo=0.0, lo_open=True)
-    t1 = min(t0 + duration, events.t_stop)
-    if not events.t_start <= t0 < events.t_stop:
-        raise ValueError(f"--start {t0:g} s is outside the recording [{events.t_start:g}, "
-                         f"{events.t_stop:g}] s")
+    t0, t1 = session_window(events, args.start, duration=duration)
     enc = Encoder(EncoderConfig(gclk_hz=cfg.gclk_hz, t_start=t0, t_stop=t1),
                   ElectrodeMap.default(events.n_channels, events.labels))
     res = enc.encode(events)
@@ -127,11 +121,9 @@ def _recording_input(args, cfg):
 
 
 def _network(args, n_clusters):
-    from bioloop.networks import network_from_name
+    from bioloop.session.build import session_network
 
-    spec = args.network
-    seed = args.seed if spec.strip() == "random" else None
-    return network_from_name(spec, n_clusters, seed=seed)
+    return session_network(args.network, n_clusters, args.seed)
 
 
 def run(args) -> dict:
@@ -195,7 +187,8 @@ def format_text(s: dict) -> str:
         lines.append(f"{name:<16} {v:>10} {m['tolerance']:>10.4g}  {'yes' if m['ok'] else 'NO'}")
     c = s["counts"]
     lines.append(f"FIREs: chip {c['chip']['fires']}, reference {c['reference']['fires']}; "
-                 f"wall: chip {s['chip_wall_s']:.3g} s, reference {s['reference_wall_s']:.3g} s "
+                 f"wall: chip {s['chip_wall_s']:.3g} s (+ {s.get('chip_warmup_s') or 0:.3g} s loading its "
+                 f"kernels), reference {s['reference_wall_s']:.3g} s "
                  + (f"(Brian2 {s['brian2_target']})" if s.get("brian2_target") else "(no Brian2)"))
     if "sweep" in s:
         lines.append("GCLK sweep (chip vs ideal-lif): GCLK Hz, van_rossum, sttc")

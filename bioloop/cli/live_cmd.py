@@ -54,7 +54,7 @@ def run(args) -> dict:
                           if args.map else n_clusters_for(len(source.labels)))
             monitor = registry.load("bioloop.monitors", "lsl")(args.monitor_stream, n_clusters)
         timing = LiveTiming(duration=args.duration, hold=args.hold_ms * 1e-3, budget=args.budget_ms * 1e-3)
-        summary = run_loop(source, opts, out, clock=source.clock, sink=sink, timing=timing, monitor=monitor,
+        summary = run_loop(source, opts, out, sink=sink, timing=timing, monitor=monitor,
                            source_meta={"stream": args.input_stream, "kind": kind, "clock": "LSL local_clock"})
         summary["input"] = source.stats()
         summary["output"] = sink.stats()

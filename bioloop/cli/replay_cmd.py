@@ -87,7 +87,7 @@ def run_culture(args, opts) -> dict:
     out = Path(args.out) if args.out else Path(f"virtual-culture-seed{args.seed}.session.nix")
     # the culture's own clock drives the loop: offline, deterministic for a seed
     timing = LiveTiming(duration=None, hold=0.0, budget=max(5e-3, 2 * args.loop_step_ms * 1e-3))
-    summary = run_loop(source, opts, out, clock=lambda: culture.time, sink=sink, timing=timing,
+    summary = run_loop(source, opts, out, sink=sink, timing=timing,
                        source_meta={"culture": "virtual", "seed": args.seed, "duration": args.duration,
                                     "loop_step_s": args.loop_step_ms * 1e-3})
     summary["culture"] = culture.counters.to_dict()

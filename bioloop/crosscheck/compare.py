@@ -88,6 +88,15 @@ def realised_levels(backend: Backend, diff: dict) -> tuple[dict, ...]:
     return ()
 
 
+def warm_up(backend: Backend) -> float:
+    """Load (or compile) a backend's kernels on one pulse, then reset it; returns the seconds
+    it took (reported apart from the run, as Brian2's compile time is)."""
+    t0 = time.perf_counter()
+    backend.evolve(AxonFrames([0], [0], [0], backend.config.gclk_hz), until=2)
+    backend.reset()
+    return time.perf_counter() - t0
+
+
 def run_side(backend: Backend, frames: AxonFrames, until: int) -> SideRun:
     """Evolve a programmed backend over ``frames`` up to ``until``; time it."""
     t0 = time.perf_counter()
@@ -197,6 +206,7 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
     if img:
         raise ValueError(f"after programming the backends hold different images ({img})")
 
+    chip_warmup_s = warm_up(tested)
     side_a = run_side(tested, frames, until)
     side_b = run_side(ref, frames, until)
     n_neurons = C * N_DENDS
@@ -210,4 +220,4 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
     verdict, reasons = decide(metrics, spike_exact, counts_equal)
     return CrossCheck(ref_cls.name, verdict, spike_exact, metrics, side_a, side_b, until,
                       config.gclk_hz, n_neurons, settings, side_b.describe.get("brian2_target"),
-                      reasons, rounded)
+                      reasons, chip_warmup_s, rounded)

@@ -1,8 +1,8 @@
 """Seeded Poisson input: independent Poisson spike trains on every AXON row.
 
-Spike times are continuous (seconds); :func:`align` samples them at GCLK edges the way the
-encoder does (a spike belongs to the first edge at or after it) and merges repeats of one
-axon in one cycle into one pulse, counting them.
+Spike times are continuous (seconds); :func:`align` samples them at GCLK edges through the
+:class:`~bioloop.encoder.Encoder` (a spike belongs to the first edge at or after it; repeats of
+one axon in one cycle merge into one pulse, counted).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import numpy as np
 
 from .. import validate as _v
 from ..chip.config import K_AXONS
+from ..encoder import ElectrodeMap, Encoder, EncoderConfig
 from ..types import AxonFrames, SpikeEvents
-
-#: a spike up to this many cycles after an edge (float rounding) belongs to that edge
-EDGE_TOLERANCE = 1e-6
 
 
 def poisson_spikes(rate_hz: float, duration_s: float, n_clusters: int, seed: int | None) -> SpikeEvents:
@@ -74,7 +72,8 @@ class Aligned:
 
 
 def align(events: SpikeEvents, gclk_hz: float) -> Aligned:
-    """Sample spikes at GCLK edges: cycle ``ceil((t - t_start) gclk_hz)``; merge repeats.
+    """Sample spikes at GCLK edges through the encoder: cycle ``ceil((t - t_start) gclk_hz)``;
+    repeats merge.
 
     Channel ``16 c + k`` becomes AXON row ``k`` of cluster ``c``.
 
@@ -99,12 +98,8 @@ def align(events: SpikeEvents, gclk_hz: float) -> Aligned:
     if not isinstance(events, SpikeEvents):
         raise TypeError(f"events must be SpikeEvents, got {type(events).__name__}")
     f = _v.real("gclk_hz", gclk_hz, lo=1e3, hi=50e3)
-    x = (events.times - events.t_start) * f
-    cyc = np.ceil(x - EDGE_TOLERANCE).astype(np.int64)
-    cyc = np.maximum(cyc, 0)
-    n_cycles = int(np.ceil(events.duration * f - EDGE_TOLERANCE)) + 1
-    key = np.unique(cyc * (1 << 20) + events.channels)
-    merged = len(events) - key.size
-    cyc_u, ch_u = key >> 20, key & ((1 << 20) - 1)
-    frames = AxonFrames(cyc_u, ch_u // K_AXONS, ch_u % K_AXONS, f)
-    return Aligned(frames, int(merged), max(n_cycles, int(cyc_u[-1]) + 1 if cyc_u.size else 0))
+    enc = Encoder(EncoderConfig(gclk_hz=f, t_start=events.t_start, t_stop=events.t_stop),
+                  ElectrodeMap.default(events.n_channels))
+    res = enc.encode(events)
+    last = int(res.frames.cycles[-1]) + 1 if len(res.frames) else 0
+    return Aligned(res.frames, int(res.dropped["merged"]), max(res.cycle_stop, last))

@@ -87,6 +87,7 @@ class CrossCheck:
     settings: MetricSettings
     brian2_target: str | None
     reasons: tuple[str, ...] = ()
+    chip_warmup_s: float | None = None  #: loading the chip's compiled kernels, apart from chip_wall_s
     #: levels the reference could only realise rounded (its DACs); the chip model ran at them
     realised_levels: tuple[dict, ...] = ()
 
@@ -102,6 +103,7 @@ class CrossCheck:
             "spike_exact": self.spike_exact,
             "metrics": {k: m.as_dict() for k, m in self.metrics.items()},
             "chip_wall_s": self.chip.wall_s,
+            "chip_warmup_s": self.chip_warmup_s,
             "reference_wall_s": self.ref.wall_s,
             "brian2_target": self.brian2_target,
             "reasons": list(self.reasons),

@@ -6,8 +6,10 @@ imports no adapter and no reference model.
 
 from __future__ import annotations
 
+import gc
 import platform
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +18,14 @@ from .. import __version__, registry
 from .. import validate as _v
 from ..backends.base import Backend
 from ..chip import ChipConfig, NocConfig
-from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for
+from ..encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for, session_window
 from ..networks import clusters_needed, network_from_name
 from ..stimulator import StimMap, Stimulator, StimulatorConfig
-from ..types import ChipProgram, SpikeEvents
+from ..types import AxonFrames, ChipProgram, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter
 from .log import SessionLog
 from .nixfile import write_session
-from .runner import Pacing, Progress, replay
+from .runner import Pacing, replay
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,39 @@ class SessionOptions:
 
 @dataclass
 class SessionParts:
+    """The stages of one session, built by :func:`build`."""
+
     encoder: Encoder
     backend: Backend
     stimulator: Stimulator
     program: ChipProgram
     chip_config: ChipConfig
     meta: dict
+
+    def warm_up(self) -> float:
+        """Load (or compile) every compiled kernel of the hot path, then forget the warm-up:
+        the backend is reset to cycle 0 and the stimulator keeps no trace. Returns the seconds
+        it took (reported apart from the session's wall time, as Brian2's compile time is)."""
+        t = time.perf_counter()
+        emap = self.encoder.electrode_map
+        labels = emap.labels or tuple(str(i) for i in range(emap.n_electrodes))
+        empty = SpikeEvents(np.zeros(0), np.zeros(0, np.int64), labels, 0.0, 1.0)
+        win = Encoder(replace(self.encoder.config, t_start=0.0, t_stop=1.0), emap).encode_window(empty)
+        none = StimCommands(np.zeros(1), np.zeros(1, np.int64), np.full(1, -1e-6), np.full(1, 2e-4), np.zeros(1))
+        win.chunk(0, 0, np.zeros(0, bool))
+        win.covered(none, 0, 0)
+        win.blank(none, 0)
+        self.encoder.encode(empty)
+        stream = Encoder(replace(self.encoder.config, t_start=0.0, t_stop=None), emap).stream()
+        stream.blank(none)
+        stream.encode(empty.times, empty.channels, stream.cycles_of(empty.times))
+        g = self.chip_config.gclk_hz
+        state = self.stimulator.get_state()
+        self.stimulator.process(FireEvents([0], [0], [0], g))
+        self.stimulator.set_state(state)
+        self.backend.evolve(AxonFrames([0], [0], [0], g), until=2)
+        self.backend.reset()
+        return time.perf_counter() - t
 
 
 def versions() -> dict:
@@ -74,38 +103,59 @@ def versions() -> dict:
 
 
 def window_of(events: SpikeEvents, opts: SessionOptions) -> tuple[float, float]:
-    t0 = events.t_start if opts.t_start is None else float(opts.t_start)
-    t1 = events.t_stop if opts.t_stop is None else float(opts.t_stop)
-    if opts.t_start is not None and not events.t_start <= t0 <= events.t_stop:
-        raise ValueError(f"--start {t0:g} s is outside the recording [{events.t_start:g}, {events.t_stop:g}] s")
-    if opts.t_stop is not None and not events.t_start <= t1 <= events.t_stop:
-        raise ValueError(f"--stop {t1:g} s is outside the recording [{events.t_start:g}, {events.t_stop:g}] s")
-    if t1 <= t0:
-        raise ValueError(f"the session window [{t0:g}, {t1:g}] s is empty (--start must be before --stop)")
-    return t0, t1
+    """The session window of ``opts`` over ``events`` (:func:`bioloop.encoder.session_window`)."""
+    return session_window(events, opts.t_start, opts.t_stop)
+
+
+def session_network(spec: str, n_clusters: int, seed: int | None) -> ChipProgram:
+    """The network ``spec`` for ``n_clusters``; the session's ``seed`` seeds a random network
+    unless the spec names its own (``random:5``, ``recurrent:5``: a parameter after the colon).
+
+    Examples
+    --------
+    >>> session_network("random:5", 1, seed=0).name == session_network("random", 1, seed=5).name
+    True
+    """
+    return network_from_name(spec, n_clusters, seed=None if ":" in spec else seed)
 
 
 def build(events: SpikeEvents, opts: SessionOptions, source_meta: dict | None = None) -> SessionParts:
-    """Encoder, programmed backend, stimulator and the session's description."""
-    labels = events.labels
+    """Encoder, programmed backend, stimulator and the session's description, for a replay of
+    ``events`` over the window ``opts`` gives (see :func:`window_of`)."""
+    t0, t1 = window_of(events, opts)
+    return assemble(events.labels, t0, t1, opts, source_meta)
+
+
+def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
+             source_meta: dict | None = None, *, backend: Backend | None = None,
+             program: ChipProgram | None = None) -> SessionParts:
+    """The session's stages for electrodes ``labels`` over the window ``[t0, t1]``.
+
+    A live session is assembled once its start ``t0`` is known (``t1`` None: open-ended);
+    cycle 0 is the GCLK edge at ``t0`` and the stimulator's time origin is ``t0``. A backend
+    made (and programmed with ``program``) and warmed up beforehand may be handed in, so that a
+    board is opened once.
+    """
+    labels = tuple(labels)
     if opts.electrode_map:
         emap = ElectrodeMap.from_file(opts.electrode_map, labels, allow_unmapped=opts.allow_unmapped)
     else:
         emap = ElectrodeMap.default(len(labels), labels)
     n_clusters = max(emap.n_clusters, 1) if opts.electrode_map else n_clusters_for(len(labels))
     n_clusters = chip_clusters(n_clusters, opts)
-    t0, t1 = window_of(events, opts)
     enc = Encoder(EncoderConfig(gclk_hz=opts.gclk_hz, t_start=t0, t_stop=t1, blanking=opts.blanking,
                                 blanking_scope=opts.blanking_scope), emap)
     cfg = (opts.chip_config or ChipConfig()).replace(gclk_hz=opts.gclk_hz)
-    # a seed in the spec (random:SEED, recurrent:SEED) names the network; --seed the chip instance
-    program = network_from_name(opts.network, n_clusters, seed=None if ":" in opts.network else opts.seed)
+    if backend is None:
+        program = session_network(opts.network, n_clusters, opts.seed)
+        backend_cls = registry.load("bioloop.backends", opts.backend)
+        noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
+        backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
+                              **noc_kw, **opts.backend_options)
+        backend.program(program)
+    elif program is None:
+        raise ValueError("a backend handed to assemble() needs the program it holds")
     shared_rows = check_shared_rows(emap, program, opts.allow_shared_rows)
-    backend_cls = registry.load("bioloop.backends", opts.backend)
-    noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
-    backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
-                          **noc_kw, **opts.backend_options)
-    backend.program(program)
     # a FIRE leaves the comparator after the cycle's switches up to SWCOMP, not at the GCLK
     # edge that sampled its input: stimulation can never precede (and blank) that input
     theta_max = int(program.theta.max())
@@ -189,51 +239,97 @@ def journal_path_for(out: Path) -> Path:
     return out.with_name(out.name + ".journal")
 
 
-def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path, *, source_meta: dict | None = None,
-               speed: float | None = None, quiet: bool = True, keep_journal: bool = False) -> dict:
-    """Replay ``events`` and write the session file ``out``; returns the JSON summary.
+def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path | None = None, *,
+               source_meta: dict | None = None, speed: float | None = None, quiet: bool = True,
+               keep_journal: bool = False) -> dict:
+    """Replay ``events`` with the session ``opts``; returns the JSON summary.
 
-    The journal (``out`` + ``.journal``) is written while the session runs and removed once the
-    session file is complete (kept with ``keep_journal``).
+    The public entry point for "a replay from parameters": the CLI, the demo, the benchmarks
+    and sweeps call it. With ``out`` (a ``.nix`` path) the session is journaled while it runs
+    (``out`` + ``.journal``, removed once the session file is complete unless
+    ``keep_journal``) and written as a NIX file; with ``out=None`` it runs in memory only.
+
+    Parameters
+    ----------
+    events : SpikeEvents
+        The recording.
+    opts : SessionOptions
+        Network, GCLK, window, stimulation and safety settings.
+    out : Path, optional
+        Session file to write.
+    source_meta : dict, optional
+        JSON-able description of where the spikes came from.
+    speed : float, optional
+        None: as fast as possible; 1.0: real time.
+    quiet : bool
+        No progress bar.
+    keep_journal : bool
+        Keep the journal next to the session file.
+
+    Returns
+    -------
+    dict
+        The summary (see :meth:`SessionLog.summary`), plus ``session`` (the path or None).
+
+    Raises
+    ------
+    ValueError
+        Bad options, a window outside the recording, a bad ``out`` path, or a journal of an
+        earlier session in the way.
+
+    Examples
+    --------
+    >>> from bioloop.synthetic import synthetic_culture
+    >>> s = run_replay(synthetic_culture(n_electrodes=16, duration=2.0, seed=1), SessionOptions())
+    >>> s["input_spikes"] == s["axon_pulses"] + sum(s["dropped"].values())
+    True
     """
-    out = Path(out)
-    if out.suffix != ".nix":
-        raise ValueError(f"--out {str(out)!r} must end in .nix")
-    if not out.parent.is_dir():
-        raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
+    jpath = None
+    if out is not None:
+        out = Path(out)
+        if out.suffix != ".nix":
+            raise ValueError(f"--out {str(out)!r} must end in .nix")
+        if not out.parent.is_dir():
+            raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
+        jpath = journal_path_for(out)
+        if jpath.exists():
+            raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
+                             f"session with 'bioloop recover {jpath}' or delete it")
     parts = build(events, opts, source_meta)
-    jpath = journal_path_for(out)
-    if jpath.exists():
-        raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
-                         f"session with 'bioloop recover {jpath}' or delete it")
-    with JournalWriter(jpath) as journal:
+    warmup_s = parts.warm_up()
+    journal = JournalWriter(jpath) if jpath is not None else None
+    try:
         log = SessionLog(events.labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
-        t0, t1 = parts.encoder.window(events)
         replay(events, encoder=parts.encoder, backend=parts.backend, stimulator=parts.stimulator, log=log,
-               pacing=Pacing(speed=speed), progress=Progress(t1 - t0, quiet=quiet))
-    write_session(log, out)
-    if not keep_journal:
-        jpath.unlink()
+               pacing=Pacing(speed=speed), quiet=quiet)
+    finally:
+        if journal is not None:
+            journal.close()
+    if out is not None:
+        write_session(log, out)
+        if not keep_journal:
+            jpath.unlink()
     summary = log.summary()
-    summary["session"] = str(out)
+    summary["warmup_s"] = warmup_s
+    summary["session"] = None if out is None else str(out)
     _backend_report(parts.backend, summary)
     return summary
 
 
-def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timing=None,
+def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
              source_meta: dict | None = None, keep_journal: bool = False, monitor=None) -> dict:
-    """Run the closed loop on a live ``source`` (LSL, or a virtual culture on its own clock)
-    and write the session file ``out``; returns the JSON summary.
+    """Run the closed loop on a live ``source`` (a :class:`~bioloop.sources.LiveSource`: LSL, or a
+    virtual culture on its own clock) and write the session file ``out``; returns the summary.
 
-    The hot path (chip kernels, stimulator) is compiled and warmed before the clock starts;
-    cycle 0 is the GCLK edge at the session's start on ``clock``.
+    The hot path's compiled kernels are loaded before the session starts; then the session is
+    built once, at its start on ``source.clock()``: cycle 0 is the GCLK edge there, and the
+    window, the stimulator's time origin and the session's description all say so.
     """
-    from dataclasses import replace
+    from ..sources import LiveSource
+    from .live import LiveLoop, LiveTiming
 
-    from ..encoder import Encoder
-    from ..types import FireEvents
-    from .live import LiveTiming, run_live
-
+    if not isinstance(source, LiveSource):
+        raise TypeError(f"a live session needs a LiveSource (with a clock), got {type(source).__name__}")
     out = Path(out)
     if out.suffix != ".nix":
         raise ValueError(f"--out {str(out)!r} must end in .nix")
@@ -245,31 +341,27 @@ def run_loop(source, opts: SessionOptions, out: Path, *, clock, sink=None, timin
                          f"session with 'bioloop recover {jpath}' or delete it")
     timing = timing or LiveTiming()
     labels = source.labels
-    horizon = (timing.duration if timing.duration is not None else 1e7) + 60.0
-    t_now = clock()
-    import numpy as np
-
-    placeholder = SpikeEvents(np.zeros(0), np.zeros(0, np.int64), labels, t_now, t_now + horizon)
-    parts = build(placeholder, replace(opts, t_start=t_now, t_stop=t_now + horizon), source_meta)
-    # compile and warm the hot path, then forget the warm-up
-    state = parts.stimulator.get_state()
-    parts.stimulator.process(FireEvents([0], [0], [0], opts.gclk_hz))
-    parts.stimulator.set_state(state)
-    parts.backend.evolve(parts.encoder.encode(placeholder).frames, until=1)
-    parts.backend.reset()
-    t0 = clock()
-    enc = Encoder(replace(parts.encoder.config, t_start=t0, t_stop=t0 + horizon), parts.encoder.electrode_map)
-    parts.stimulator.config = replace(parts.stimulator.config, time_origin=t0)
-    parts.meta["t_start"] = t0
-    with JournalWriter(jpath) as journal:
-        log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
-        run_live(source, encoder=enc, backend=parts.backend, stimulator=parts.stimulator, log=log, t0=t0,
-                 clock=clock, sink=sink, timing=timing, signed_weights=parts.program.signed_weights,
-                 monitor=monitor)
+    # the backend is made and programmed once, and the kernels loaded, before the session starts;
+    # then the session is assembled at its start with that backend
+    early = assemble(labels, 0.0, None, opts)
+    warmup_s = early.warm_up()
+    t0 = source.clock()
+    parts = assemble(labels, t0, None if timing.duration is None else t0 + timing.duration, opts, source_meta,
+                     backend=early.backend, program=early.program)
+    # everything made so far (libraries, kernels, the session) lives as long as the loop: keep it
+    # out of the garbage collector's full passes, which would otherwise stall the loop for ms
+    gc.freeze()
+    try:
+        with JournalWriter(jpath) as journal:
+            log = SessionLog(labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
+            LiveLoop(parts, log, clock=source.clock, sink=sink, monitor=monitor, timing=timing).run(source)
+    finally:
+        gc.unfreeze()
     write_session(log, out)
     if not keep_journal:
         jpath.unlink()
     summary = log.summary()
+    summary["warmup_s"] = warmup_s
     summary["session"] = str(out)
     _backend_report(parts.backend, summary)
     return summary

@@ -7,8 +7,8 @@ A journal is a file that starts with ``MAGIC`` and then holds framed records::
 The header names the record's ``kind``, its JSON ``meta`` and the dtype / shape of each array
 that follows; the CRC covers header and array bytes. No pickle anywhere. Records are written
 whole and flushed to the operating system after every record; the file is fsync'ed at least once
-per second of wall time, so a crash of the process loses nothing already written and a power
-loss at most the last second. A reader stops at the first truncated or damaged record and says so.
+per second of wall time, by a background thread (a slow disk never stalls the loop), so a crash
+of the process loses nothing already written and a power loss at most the last second. A reader stops at the first truncated or damaged record and says so.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +53,26 @@ class JournalWriter:
             raise ValueError(f"journal {str(self.path)!r} already exists; choose another path")
         self._fh = open(self.path, "xb")  # noqa: SIM115 - closed in close()
         self._fh.write(MAGIC)
+        self._fh.flush()
         self._sync_interval = float(sync_interval)
-        self._last_sync = time.monotonic()
+        self._dirty = threading.Event()
+        self._closing = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
+        self._syncer.start()
         self.records = 0
 
+    def _sync_loop(self) -> None:
+        fd = self._fh.fileno()
+        while not self._closing.wait(self._sync_interval):
+            if self._dirty.is_set():
+                self._dirty.clear()
+                try:
+                    os.fsync(fd)
+                except OSError:  # closed under us: close() syncs last
+                    return
+
     def append(self, kind: str, meta: dict | None = None, **arrays: np.ndarray) -> None:
-        """Append one record and flush it; fsync when the sync interval has passed."""
+        """Append one record and flush it to the operating system (fsync'ed within the sync interval)."""
         specs, blobs = [], []
         for name, arr in arrays.items():
             a = np.ascontiguousarray(arr)
@@ -71,14 +85,13 @@ class JournalWriter:
         body = header + b"".join(blobs)
         self._fh.write(RECORD + _U32.pack(len(header)) + body + _U32.pack(zlib.crc32(body)))
         self._fh.flush()
+        self._dirty.set()
         self.records += 1
-        now = time.monotonic()
-        if now - self._last_sync >= self._sync_interval:
-            os.fsync(self._fh.fileno())
-            self._last_sync = now
 
     def close(self) -> None:
         if not self._fh.closed:
+            self._closing.set()
+            self._syncer.join()
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()

@@ -1,18 +1,19 @@
 """The live loop: spikes arrive from a live source, the chip answers, stimulation goes out.
 
 The chip is clocked against the source's clock (LSL's ``local_clock`` for LSL sources): cycle 0
-is the GCLK edge at ``t0``, the session's start. Each spike is processed as soon as it arrives:
-the chip runs up to the cycle of the newest spike, its FIREs go through the same stimulator and
-safety limits as in replay, and accepted commands are handed to the sink at once. While no
-spike arrives, the chip is advanced to ``hold`` seconds behind the clock (leak and refractory
-counters keep time). A spike stamped in a cycle the chip has already run is applied at the next
-edge the chip has not run, as the board would sample a pulse that reaches it late, and counted
-as ``delayed``; one more than ``budget`` behind is dropped as ``late``.
+is the GCLK edge at the session's start ``t0``. Each chunk of spikes is processed as soon as it
+arrives: the chip runs up to the cycle of the newest spike, its FIREs go through the same
+stimulator and safety limits as in replay, and accepted commands are handed to the sink at once.
+While no spike arrives, the chip is advanced to ``hold`` seconds behind the clock (leak and
+refractory counters keep time). A spike stamped in a cycle the chip has already run is applied
+at the next edge the chip has not run, as the board would sample a pulse that reaches it late,
+and counted as ``delayed``; one more than ``budget`` behind is dropped as ``late``.
 
 For every stimulation, the latency from the triggering input spike's timestamp to the moment
 the command was handed to the sink is kept. If the loop lags the clock by more than
 ``budget`` seconds (the newest spike's age when its FIREs are ready), FIREs are refused with
-reason ``behind`` and a note is logged; stimulation resumes when the loop has caught up.
+reason ``behind`` (:meth:`Stimulator.refuse`) and a note is logged; stimulation resumes when
+the loop has caught up.
 """
 
 from __future__ import annotations
@@ -24,20 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends.base import Backend
-from ..encoder import BlankingWindows, Encoder, SpikeFate
-from ..sinks import Sink
-from ..sources import Source
-from ..stimulator import Refusals, StimResult, Stimulator
-from ..types import AxonFrames, SpikeEvents, StimCommands
+from ..encoder import SpikeFate
+from ..sinks import FireMonitor, Sink
+from ..sources import LiveSource, Source
+from ..types import AxonFrames, SpikeEvents
 from .log import SessionLog
-
-
-@dataclass
-class _LoopState:
-    cycle: int = 0  #: first chip cycle not yet run
-    blanks: BlankingWindows = BlankingWindows()
-    behind: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,176 +40,163 @@ class LiveTiming:
     hold: float = 2e-3  #: idle chip time kept behind the clock for jittered arrivals
     budget: float = 5e-3  #: lag above which stimulation is suspended
     poll: float = 5e-3  #: longest wait for the source (a pull returns as soon as a spike is there)
-    flush: float = 0.1  #: seconds between journal records while idle
 
 
-def run_live(source: Source, *, encoder: Encoder, backend: Backend, stimulator: Stimulator, log: SessionLog,
-             t0: float, clock: Callable[[], float], sink: Sink | None = None, monitor=None,
-             timing: LiveTiming = LiveTiming(), should_stop: Callable[[], bool] = lambda: False,
-             signed_weights: np.ndarray | None = None) -> SessionLog:
-    """Run the closed loop until ``timing.duration`` has passed, the source ends, ``should_stop()``
-    is true, or KeyboardInterrupt; the log is always finished.
+class LiveLoop:
+    """The closed loop of one live session: its state, and the path every chunk takes.
 
     Parameters
     ----------
-    source : Source
-        Live spikes, times on ``clock``'s time base.
-    encoder : Encoder
-        Its window must start at ``t0``.
-    t0 : float
-        Session start on ``clock``; cycle 0 is the GCLK edge there.
+    parts : SessionParts
+        The session, assembled at its start (:func:`bioloop.session.build.assemble`): the
+        encoder's ``t_start`` is ``t0``, its ``t_stop`` the end (None: open-ended).
+    log : SessionLog
     clock : callable
-        The source's clock (``pylsl.local_clock`` for LSL).
+        The source's clock (``LiveSource.clock``).
     sink : Sink, optional
         Where accepted commands go.
     monitor : FireMonitor, optional
         Receives the chip's FIREs (monitoring stream), after the stimulation went out.
-    signed_weights : numpy.ndarray (C, K, N), optional
-        The program's ``s = w - r``: the triggering input of a FIRE is then the latest spike of
-        its cycle on an axon that drives that neuron (otherwise the latest of its cluster).
+    timing : LiveTiming
     """
-    g = encoder.config.gclk_hz
-    emap = encoder.electrode_map
-    wall0 = time.perf_counter()
-    t_end = math.inf if timing.duration is None else t0 + timing.duration
-    state = _LoopState()
-    gap_state: dict[int, bool] = {}  # gap index -> closed already noted
-    try:
-        while not should_stop():
-            now = clock()
-            if now >= t_end:
-                break
-            chunk = source.read_chunk(timeout=timing.poll)
-            if chunk is None:
-                log.note(clock() - t0, "source_closed", "the source ended")
-                break
-            _note_gaps(getattr(source, "gaps", []), gap_state, log, t0)
-            if len(chunk) == 0:
-                # keep chip time running, ``hold`` behind the clock
-                target = int(math.floor((min(clock(), t_end) - timing.hold - t0) * g))
-                if target > state.cycle:
-                    step = backend.evolve(AxonFrames([], [], [], g), until=target)
-                    state.cycle = step.t_end
-                continue
-            _process(chunk, encoder, emap, backend, stimulator, log, t0, t_end, g, clock, sink, monitor,
-                     timing, state, signed_weights)
-    except KeyboardInterrupt:
-        log.note(clock() - t0, "interrupted", "stopped by Ctrl-C")
-    finally:
-        end = min(clock(), t_end)
-        log.finish(t_start=t0, t_stop=max(end, t0), wall_s=time.perf_counter() - wall0)
-    return log
 
+    def __init__(self, parts, log: SessionLog, *, clock: Callable[[], float], sink: Sink | None = None,
+                 monitor: FireMonitor | None = None, timing: LiveTiming = LiveTiming()):
+        enc = parts.encoder
+        self.stream = enc.stream()
+        self.t0, self.t_end = self.stream.t0, self.stream.t1
+        self.g = enc.config.gclk_hz
+        self.emap = enc.electrode_map
+        self.backend, self.stimulator = parts.backend, parts.stimulator
+        self.signed = parts.program.signed_weights
+        self.log, self.clock, self.sink, self.monitor, self.timing = log, clock, sink, monitor, timing
+        self.cycle = 0  #: first chip cycle not yet run
+        self.behind = False
+        self._gaps_noted: dict[int, bool] = {}
 
-def _process(chunk: SpikeEvents, encoder, emap, backend, stimulator, log, t0, t_end, g, clock, sink, monitor,
-             timing, state: _LoopState, signed) -> None:
-    times, chans = chunk.times, chunk.channels
-    chip_cycle = state.cycle
-    inside = (times >= t0) & (times <= t_end)
-    cyc = np.full(times.size, -1, np.int64)
-    cyc[inside] = encoder.cycle_of(times[inside], t0)
-    behind_edge = inside & (cyc < chip_cycle)
-    late = behind_edge & ((chip_cycle - cyc) / g > timing.budget)
-    delayed = behind_edge & ~late
-    fates = np.zeros(times.size, np.int8)
-    keep = ~late
-    if np.any(behind_edge):
-        t_enc = times.copy()
-        t_enc[delayed] = t0 + chip_cycle / g  # sampled at the next edge not yet run
-        order = np.argsort(t_enc[keep], kind="stable")
-        sub = SpikeEvents(t_enc[keep][order], chans[keep][order], chunk.labels,
-                          min(chunk.t_start, float(t_enc[keep].min()) if np.any(keep) else chunk.t_start),
-                          max(chunk.t_stop, float(t_enc[keep].max()) if np.any(keep) else chunk.t_stop))
-    else:  # the usual case: every spike in a cycle the chip has not run yet
-        order = np.arange(times.size)
-        sub = chunk
-    if len(state.blanks) > 256:  # windows that ended before this chunk can no longer blank
-        state.blanks = state.blanks.ending_after(float(times.min()) - 1e-9)
-    enc = encoder.encode(sub, state.blanks)
-    kept = np.flatnonzero(keep)[order]
-    fates[kept] = enc.fates
-    fates[late] = SpikeFate.LATE
-    frames = enc.frames
-    until = max(chip_cycle, int(frames.cycles.max()) + 1 if len(frames) else chip_cycle)
-    step = backend.evolve(frames, until=until)
-    state.cycle = step.t_end
-    fires = step.fires
-    ready = clock()
-    newest = float(times[keep].max()) if np.any(keep) else float(times.max())
-    lag = ready - newest
-    if len(fires) and lag > timing.budget:
-        if not state.behind:
-            log.note(ready - t0, "stall", f"loop {lag * 1e3:.2f} ms behind (budget {timing.budget * 1e3:g} ms): "
-                                          "stimulation suspended")
-        stim = _refuse_all(fires, stimulator, reason="behind")
-        state.behind = True
-    else:
-        if state.behind and lag <= timing.budget:
-            log.note(ready - t0, "resume", f"caught up ({lag * 1e3:.2f} ms behind): stimulation resumed")
-            state.behind = False
-        stim = stimulator.process(fires)
-    latency = cyc_lat = None
-    if len(stim.commands):
-        if sink is not None:
-            sink.write(stim.commands)
-        pushed = clock()
-        pulse = enc.fates == SpikeFate.PULSE
-        ch = sub.channels[pulse]
-        t_in = _trigger_times(sub.times[pulse], enc.spike_cycles[pulse], emap.cluster[ch], emap.axon[ch],
-                              stim.commands.source_cycle, stim.accepted_cluster, stim.accepted_dend, signed)
-        latency = pushed - t_in
-        cyc_lat = stim.commands.source_cycle
-        state.blanks = state.blanks.extend(encoder.blanking_for(stim.commands))
-    if monitor is not None and len(fires):
-        monitor.write_fires(fires, time_offset=t0)
-    log.add_chunk(spikes=chunk, fates=fates, frames=frames, fires=fires, stim=stim,
-                  ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
-                  latency=latency, latency_cycle=cyc_lat, delayed=int(delayed.sum()))
+    # ---- the loop -------------------------------------------------------------------------
+    def run(self, source: Source, should_stop: Callable[[], bool] = lambda: False) -> SessionLog:
+        """Until the duration has passed, the source ends, ``should_stop()`` or Ctrl-C; the log is
+        always finished."""
+        wall0 = time.perf_counter()
+        try:
+            while not should_stop() and self.clock() < self.t_end:
+                chunk = source.read_chunk(timeout=self.timing.poll)
+                if chunk is None:
+                    self.log.note(self.clock() - self.t0, "source_closed", "the source ended")
+                    break
+                if isinstance(source, LiveSource):
+                    self._note_gaps(source.gaps)
+                if len(chunk):
+                    self.process(chunk)
+                else:
+                    self.idle()
+        except KeyboardInterrupt:
+            self.log.note(self.clock() - self.t0, "interrupted", "stopped by Ctrl-C")
+        finally:
+            end = min(self.clock(), self.t_end)
+            self.log.finish(t_start=self.t0, t_stop=max(end, self.t0), wall_s=time.perf_counter() - wall0)
+        return self.log
 
+    def idle(self) -> None:
+        """Keep chip time running, ``hold`` behind the clock; journal what is due."""
+        self.log.tick()
+        target = int(math.floor((min(self.clock(), self.t_end) - self.timing.hold - self.t0) * self.g))
+        if target > self.cycle:
+            self.cycle = self.backend.evolve(AxonFrames([], [], [], self.g), until=target).t_end
 
-def _note_gaps(gaps, noted: dict, log: SessionLog, t0: float) -> None:
-    """Mark each gap of the input stream when it opens, and again when the stream is back."""
-    for i, gap in enumerate(gaps):
-        start = float(getattr(gap, "start", 0.0))
-        stop = getattr(gap, "stop", None)
-        if i not in noted:
-            log.note(start - t0, "gap", f"input stream lost at {start - t0:.3f} s (session time)")
-            noted[i] = False
-        if stop is not None and not noted[i]:
-            log.note(float(stop) - t0, "reconnected", f"input stream back after {float(stop) - start:.3f} s")
-            noted[i] = True
+    # ---- one chunk --------------------------------------------------------------------------
+    def process(self, chunk: SpikeEvents) -> None:
+        """Sample, encode, run the chip, stimulate (or refuse while behind), log."""
+        index, times, chans, cycles, delayed = self._sample(chunk)
+        fates, frames = self.stream.encode(times, chans, cycles)
+        until = max(self.cycle, int(frames.cycles[-1]) + 1 if len(frames) else 0)
+        step = self.backend.evolve(frames, until=until)
+        self.cycle = step.t_end
+        fires = step.fires
+        ready = self.clock()
+        newest = chunk.times[index].max() if index.size else chunk.times[-1]
+        stim = self._stimulate(fires, ready, ready - float(newest))
+        latency = None
+        if len(stim.commands):
+            if self.sink is not None:
+                self.sink.write(stim.commands)
+            latency = self.clock() - self._trigger_times(times, chans, cycles, fates, stim)
+            self.stream.blank(stim.commands)
+        if self.monitor is not None and len(fires):
+            self.monitor.write_fires(fires, time_offset=self.t0)
+        if index.size == len(chunk) and not delayed:
+            all_fates = fates
+        else:
+            all_fates = np.full(len(chunk), int(SpikeFate.LATE), np.int8)
+            all_fates[index] = fates
+        self.log.add_chunk(spikes=chunk, fates=all_fates, frames=frames, fires=fires, stim=stim,
+                           ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
+                           latency=latency, latency_cycle=None if latency is None else stim.commands.source_cycle,
+                           delayed=delayed)
 
+    def _sample(self, chunk: SpikeEvents):
+        """The cycle each spike is applied at: its own, or the next one the chip has not run
+        (``delayed``); more than ``budget`` behind it is ``late`` and left out. Returns the
+        chunk positions of the spikes kept, their (sampled) times, electrodes and cycles in
+        time order, and the number delayed."""
+        times, chans = chunk.times, chunk.channels
+        cycles = self.stream.cycles_of(times)
+        behind = (cycles < self.cycle) & (times >= self.t0)
+        if not behind.any():
+            return np.arange(times.size), times, chans, cycles, 0
+        late = behind & ((self.cycle - cycles) / self.g > self.timing.budget)
+        delayed = behind & ~late
+        t = times.copy()
+        t[delayed] = self.t0 + self.cycle / self.g
+        cycles = cycles.copy()
+        cycles[delayed] = self.cycle
+        index = np.flatnonzero(~late)
+        index = index[np.argsort(t[index], kind="stable")]
+        return index, t[index], chans[index], cycles[index], int(delayed.sum())
 
-def _trigger_times(times, cycles, cluster, axon, f_cycle, f_cluster, f_dend, signed) -> np.ndarray:
-    """Timestamp of the input that triggered each FIRE: the latest spike of the FIRE's cycle and
-    cluster on an axon with a non-zero synapse onto its neuron (any axon if none has one)."""
-    out = np.full(f_cycle.size, np.nan)
-    for i, (k, c, n) in enumerate(zip(f_cycle.tolist(), f_cluster.tolist(), f_dend.tolist(), strict=True)):
-        here = (cycles == k) & (cluster == c)
-        if signed is not None:
-            drives = here & (signed[c, axon, n] != 0)
-            if np.any(drives):
-                here = drives
-        if np.any(here):
-            out[i] = times[here].max()
-    return out
+    def _stimulate(self, fires, ready: float, lag: float):
+        """The stimulator's answer, or every FIRE refused as ``behind`` while the loop lags."""
+        if len(fires) and lag > self.timing.budget:
+            if not self.behind:
+                self.log.note(ready - self.t0, "stall", f"loop {lag * 1e3:.2f} ms behind (budget "
+                              f"{self.timing.budget * 1e3:g} ms): stimulation suspended")
+                self.behind = True
+            return self.stimulator.refuse(fires, "behind")
+        if self.behind and lag <= self.timing.budget:
+            self.log.note(ready - self.t0, "resume", f"caught up ({lag * 1e3:.2f} ms behind): stimulation resumed")
+            self.behind = False
+        return self.stimulator.process(fires)
 
+    def _trigger_times(self, times, chans, cycles, fates, stim) -> np.ndarray:
+        """Timestamp of the input that triggered each command's FIRE: the latest pulse of the
+        FIRE's cycle and cluster on an axon with a non-zero synapse onto its neuron (any axon
+        of the cluster if none has one)."""
+        pulse = fates == SpikeFate.PULSE
+        t, cyc, ch = times[pulse], cycles[pulse], chans[pulse]
+        cmd = stim.commands
+        if t.size == 1 and len(cmd) == 1 and cyc[0] == cmd.source_cycle[0]:
+            return t  # the usual case: one spike, one stimulation
+        clu, ax = self.emap.cluster[ch], self.emap.axon[ch]
+        out = np.full(len(cmd), np.nan)
+        for i, (k, c, n) in enumerate(zip(cmd.source_cycle.tolist(), stim.accepted_cluster.tolist(),
+                                          stim.accepted_dend.tolist(), strict=True)):
+            here = (cyc == k) & (clu == c)
+            drives = here & (self.signed[c, ax, n] != 0)
+            here = drives if drives.any() else here
+            if here.any():
+                out[i] = t[here].max()
+        return out
 
-def _refuse_all(fires, stimulator: Stimulator, reason: str) -> StimResult:
-    """FIREs not turned into commands because the loop is behind (counted, never silent)."""
-    n = len(fires)
-    times = stimulator.stim_times(fires)
-    electrode = stimulator.stim_map.electrode_of(fires.cluster, fires.dend)
-    refused = Refusals(times, fires.cluster.copy(), fires.dend.copy(), electrode,
-                       np.full(n, reason, "<U12"), fires.cycles.copy())
-    empty = StimCommands([], [], [], [], [], source_cycle=np.zeros(0, np.int64))
-    counts = {r: 0 for r in _reasons()}
-    counts[reason] = n
-    return StimResult(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), refused, counts, n)
-
-
-def _reasons():
-    from ..stimulator import REFUSAL_REASONS
-
-    return REFUSAL_REASONS
-
+    def _note_gaps(self, gaps) -> None:
+        """Mark each gap of the input stream when it opens, and again when the stream is back."""
+        for i, gap in enumerate(gaps):
+            start = float(getattr(gap, "start", 0.0))
+            stop = getattr(gap, "stop", None)
+            if i not in self._gaps_noted:
+                self.log.note(start - self.t0, "gap", f"input stream lost at {start - self.t0:.3f} s (session time)")
+                self._gaps_noted[i] = False
+            if stop is not None and not self._gaps_noted[i]:
+                self.log.note(float(stop) - self.t0, "reconnected",
+                              f"input stream back after {float(stop) - start:.3f} s")
+                self._gaps_noted[i] = True

@@ -1,6 +1,7 @@
 """``SessionLog``: everything a session saw, did, dropped and refused, in memory and journaled.
 
-Each accepted chunk of a session adds one record: the input spikes with the fate of each, the
+Each accepted chunk of a session adds one record (journaled in batches of at most
+``JOURNAL_BATCH_S`` of wall time): the input spikes with the fate of each, the
 AXON pulses, the FIREs, the stimulation commands, the refused commands with their reasons, and
 (for live sessions) latencies and gaps. The counts add up by construction:
 ``input_spikes == axon_pulses + sum(dropped)`` and ``fires == stimulations + sum(refused)``.
@@ -9,14 +10,20 @@ AXON pulses, the FIREs, the stimulation commands, the refused commands with thei
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..encoder import DROP_FATES, SpikeFate
+from ..progress import percentile_summary
 from ..stimulator import REFUSAL_REASONS
 from ..types import AxonFrames, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter, Record
+
+#: chunks are journaled together at most this often (wall s): a crash loses at most this much,
+#: well inside the one second promised, and a fast replay writes tens of records, not thousands
+JOURNAL_BATCH_S = 0.25
 
 #: arrays of one chunk record, grouped by what they describe
 _FIELDS = {
@@ -59,7 +66,9 @@ class SessionLog:
     wall_s: float = 0.0
     gaps: list = field(default_factory=list)
     events: list = field(default_factory=list)  #: (time, kind, text) notes: stalls, reconnects
-    _parts: dict = field(default_factory=lambda: {k: {f: [] for f in v} for k, v in _FIELDS.items()})
+    _parts: dict = field(default_factory=lambda: {f"{k}.{f}": [] for k, v in _FIELDS.items() for f in v})
+    _pending: list = field(default_factory=list)  #: chunks not journaled yet
+    _flushed: float = field(default_factory=time.monotonic)
 
     def __post_init__(self):
         if self.journal is not None:
@@ -87,7 +96,7 @@ class SessionLog:
                            "stim.interphase": c.interphase, "stim.source_cycle": c.source_cycle,
                            "stim.cluster": stim.accepted_cluster, "stim.dend": stim.accepted_dend})
             r = stim.refused
-            codes = np.array([REFUSAL_REASONS.index(x) for x in r.reason], np.int8)
+            codes = r.code
             arrays.update({"ref.times": r.times, "ref.cluster": r.cluster, "ref.dend": r.dend,
                            "ref.electrode": r.electrode, "ref.reason": codes,
                            "ref.source_cycle": r.source_cycle})
@@ -98,12 +107,34 @@ class SessionLog:
                 "delayed": int(delayed)}
         self._add(arrays, meta)
         if self.journal is not None:
-            self.journal.append("chunk", meta, **arrays)
+            self._pending.append((arrays, meta))
+            if time.monotonic() - self._flushed >= JOURNAL_BATCH_S:
+                self._flush()
+
+    def tick(self) -> None:
+        """Journal what is pending once it is ``JOURNAL_BATCH_S`` old (a live loop calls this
+        while idle, so the last chunks reach the disk even if no other chunk follows)."""
+        if self._pending and time.monotonic() - self._flushed >= JOURNAL_BATCH_S:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Journal the chunks added since the last flush as one record (their arrays joined)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self._flushed = time.monotonic()
+        if len(pending) == 1:
+            arrays, meta = pending[0]
+        else:
+            keys = {k for a, _ in pending for k in a}
+            arrays = {k: np.concatenate([a[k] for a, _ in pending if k in a]) for k in sorted(keys)}
+            meta = {k: sum(m[k] for _, m in pending) for k in pending[0][1]}
+        self.journal.append("chunk", meta, **arrays)
 
     def _add(self, arrays: dict, meta: dict) -> None:
+        parts = self._parts
         for key, arr in arrays.items():
-            group, name = key.split(".")
-            self._parts[group][name].append(np.asarray(arr))
+            parts[key].append(arr)
         self.ignored_refractory += int(meta.get("ignored_refractory", 0))
         self.backend_merged += int(meta.get("backend_merged", 0))
         self.delayed += int(meta.get("delayed", 0))
@@ -112,17 +143,19 @@ class SessionLog:
         """A counted event of the session (stall, resume, gap, reconnect)."""
         self.events.append((float(time), kind, text))
         if self.journal is not None:
+            self._flush()
             self.journal.append("note", {"time": float(time), "kind": kind, "text": text})
 
     def finish(self, *, t_start: float, t_stop: float, wall_s: float) -> None:
         self.t_start, self.t_stop, self.wall_s = float(t_start), float(t_stop), float(wall_s)
         if self.journal is not None:
+            self._flush()
             self.journal.append("end", {"t_start": self.t_start, "t_stop": self.t_stop,
                                         "wall_s": self.wall_s})
 
     # ---- reading ------------------------------------------------------------------------
     def array(self, group: str, name: str) -> np.ndarray:
-        parts = self._parts[group][name]
+        parts = self._parts[f"{group}.{name}"]
         if not parts:
             dtype = np.int8 if name in ("fates", "reason") else (
                 np.float64 if name in ("times", "amplitude", "phase_width", "interphase", "latency") else np.int64)
@@ -197,9 +230,7 @@ class SessionLog:
         }
         lat = self.latencies
         if lat.size:
-            out["latency_ms"] = {"p50": float(np.percentile(lat, 50) * 1e3),
-                                 "p99": float(np.percentile(lat, 99) * 1e3),
-                                 "max": float(lat.max() * 1e3), "n": int(lat.size)}
+            out["latency_ms"] = percentile_summary(lat, scale=1e3)
         if self.events:
             kinds: dict[str, int] = {}
             for _, k, _ in self.events:

@@ -1,19 +1,23 @@
 """A session as one Neo Block in a NIX file, readable by Neo with no bioloop installed.
 
-Layout (one Segment, ``session``):
+Layout (one Segment, ``session``). NIX makes every object and every annotated value costly
+(a SpikeTrain costs ~15 ms to write, an array annotation is written value by value), so every
+per-event table is one IrregularlySampledSignal (one data array; times in s, one channel per
+column, names in the annotation ``columns``; integers exact in float64):
 
-- input SpikeTrains, one per electrode (``bioloop_kind = "spikes"``), each spike's fate as an
-  integer code in the array annotation ``fate`` (0 pulse, 1 outside_window, 2 unmapped,
-  3 blanked, 4 merged, 5 late; the Block annotation ``fate_codes_json`` says so too);
-- AXON pulses and FIREs as two IrregularlySampledSignals ``axon_all`` / ``fire_all``
-  (``bioloop_kind`` ``axon`` / ``fire``; times = cycle / GCLK from the window start; columns
-  cycle, cluster, axon / dend). NIX makes every object and every annotated value costly:
-  two data arrays write ~100x faster than 2 x 16 x clusters SpikeTrains;
-- Event ``stimulation``: delivered pulses with their parameters (and ``latency_ms`` when live);
-- Event ``refused``: refused commands, label = reason; their cluster, dend, electrode and
-  source cycle in the signal ``refused_detail`` (reason as its index in REFUSAL_REASONS);
+- ``input_all`` (``bioloop_kind = "input"``): every input spike, columns ``channel`` (the
+  electrode's index in the Block annotation ``labels_json``) and ``fate`` (0 pulse,
+  1 outside_window, 2 unmapped, 3 blanked, 4 merged, 5 late; ``fate_codes_json`` says so too);
+- ``axon_all`` / ``fire_all`` (``axon`` / ``fire``): AXON pulses and FIREs, times = cycle / GCLK
+  from the window start, columns cycle, cluster, axon / dend;
+- Event ``stimulation`` (the delivery times) and signal ``stimulation_detail``: columns
+  electrode, amplitude_uA (signed: the first phase's polarity), phase_width_us,
+  interphase_us, source_cycle, and latency_ms when live;
+- signal ``refused_detail``: refused commands at their times, columns reason (its index in
+  REFUSAL_REASONS), cluster, dend, electrode, source cycle;
 - Event ``notes``: stalls, resumes, gaps, reconnects;
-- Block annotations: ``summary_json`` (the counts), ``meta_json`` (config, program, versions).
+- Block annotations: ``summary_json`` (the counts), ``meta_json`` (config, program, versions),
+  ``labels_json``, ``t_start`` / ``t_stop`` of the input segment, ``layout = 2``.
 
 The file is written to a temporary name and renamed when complete, so a file with the final
 name is never half-written.
@@ -21,6 +25,7 @@ name is never half-written.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import dataclass
@@ -31,11 +36,13 @@ import quantities as pq
 
 from .. import neoconv
 from ..encoder import DROP_FATES, SpikeFate
+from ..stimulator import REFUSAL_REASONS
 from ..types import FireEvents, SpikeEvents, StimCommands
 from .log import SessionLog
 
 FATE_NAMES = {int(SpikeFate.PULSE): "pulse", **{int(c): n for n, c in DROP_FATES.items()}}
 SESSION_MARK = "bioloop session"
+LAYOUT = 2  #: version of the layout above
 
 
 def write_session(log: SessionLog, path) -> Path:
@@ -51,36 +58,33 @@ def write_session(log: SessionLog, path) -> Path:
     summary = log.summary()
     ev = log.input
     seg = neo.Segment(name="session")
-    # input spikes, with each spike's fate
-    trains = neoconv.spike_events_to_neo(ev)
-    order = np.argsort(ev.channels, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(ev.counts())])
-    fate_codes = log.fates.astype(np.int8)[order]
-    for i, st in enumerate(trains):
-        st.array_annotate(fate=fate_codes[bounds[i]:bounds[i + 1]])
-    seg.spiketrains.extend(trains)
-    seg.irregularlysampledsignals.extend(neoconv.axon_frames_to_neo(log.axon_frames, log.n_clusters, compact=True))
-    seg.irregularlysampledsignals.extend(neoconv.fire_events_to_neo(log.fire_events, log.n_clusters, compact=True))
-    stim_ev = neoconv.stim_commands_to_neo(log.stim_commands)
+    sig = seg.irregularlysampledsignals
+    sig.append(neoconv.table_to_signal(ev.times, {"channel": ev.channels, "fate": log.fates},
+                                       name="input_all", kind="input"))
+    sig.extend(neoconv.axon_frames_to_neo(log.axon_frames, log.n_clusters, compact=True))
+    sig.extend(neoconv.fire_events_to_neo(log.fire_events, log.n_clusters, compact=True))
+    cmd = log.stim_commands
+    detail = {"electrode": cmd.electrode, "amplitude_uA": cmd.amplitude * 1e6,
+              "phase_width_us": cmd.phase_width * 1e6, "interphase_us": cmd.interphase * 1e6,
+              "source_cycle": cmd.source_cycle}
     lat = log.latencies
-    if lat.size and lat.size == len(log.stim_commands):
-        stim_ev.array_annotate(latency_ms=lat * 1e3)
-    seg.events.append(stim_ev)
-    reasons = log.refused_reasons
-    refused = neo.Event(log.array("ref", "times") * pq.s, labels=reasons.astype("U16"), name="refused",
-                        bioloop_kind="refused")
-    seg.events.append(refused)
-    seg.irregularlysampledsignals.append(neoconv.table_to_signal(
-        log.array("ref", "times"), {"reason": log.array("ref", "reason"), "cluster": log.array("ref", "cluster"),
-                                    "dend": log.array("ref", "dend"), "electrode": log.array("ref", "electrode"),
-                                    "source_cycle": log.array("ref", "source_cycle")},
+    if lat.size and lat.size == len(cmd):
+        detail["latency_ms"] = lat * 1e3
+    seg.events.append(neo.Event(cmd.times * pq.s, name="stimulation", bioloop_kind="stimulation"))
+    sig.append(neoconv.table_to_signal(cmd.times, detail, name="stimulation_detail", kind="stimulation_detail"))
+    ref_t = log.array("ref", "times")
+    sig.append(neoconv.table_to_signal(
+        ref_t, {"reason": log.array("ref", "reason"), "cluster": log.array("ref", "cluster"),
+                "dend": log.array("ref", "dend"), "electrode": log.array("ref", "electrode"),
+                "source_cycle": log.array("ref", "source_cycle")},
         name="refused_detail", kind="refused_detail"))
     note_t = np.array([e[0] for e in log.events], np.float64)
     notes = neo.Event(note_t * pq.s, labels=np.array([f"{e[1]}: {e[2]}" for e in log.events], dtype="U"),
                       name="notes", bioloop_kind="notes")
     seg.events.append(notes)
     blk = neo.Block(name=SESSION_MARK, bioloop_kind="session", summary_json=json.dumps(summary),
-                    fate_codes_json=json.dumps(FATE_NAMES),
+                    fate_codes_json=json.dumps(FATE_NAMES), labels_json=json.dumps(list(log.labels)),
+                    t_start=float(ev.t_start), t_stop=float(ev.t_stop), layout=LAYOUT,
                     meta_json=json.dumps(log.meta), gclk_hz=float(log.gclk_hz),
                     n_clusters=int(log.n_clusters))
     blk.segments.append(seg)
@@ -88,11 +92,15 @@ def write_session(log: SessionLog, path) -> Path:
     tmp = path.with_name(path.name + ".partial")
     if tmp.exists():
         tmp.unlink()
+    # nixio runs gc.collect() on close, which walks every object of the process (numba, neo, ...);
+    # frozen objects are skipped, and the ones the write makes are still collected
+    gc.freeze()
     try:
         with NixIO(str(tmp), mode="ow") as io:
             io.write_block(blk)
         os.replace(tmp, path)
     finally:
+        gc.unfreeze()
         if tmp.exists():
             tmp.unlink()
     return path
@@ -137,22 +145,25 @@ def read_session(path) -> SessionFile:
     if blk is None:
         raise ValueError(f"{str(path)!r} holds no bioloop session block")
     seg = blk.segments[0]
-    spikes = [st for st in seg.spiketrains if st.annotations.get(neoconv.KIND) == neoconv.SPIKES]
-    ev = neoconv.spike_events_from_neo(spikes)
-    # fates in the order of ev (time-sorted across channels)
-    per_train = [np.asarray(st.array_annotations.get("fate", np.zeros(len(st), np.int8))) for st in spikes]
-    chan_of = np.concatenate([np.full(len(st), i) for i, st in enumerate(spikes)]) if spikes else np.zeros(0, int)
-    t_all = np.concatenate([st.times.rescale("s").magnitude for st in spikes]) if spikes else np.zeros(0)
-    f_all = np.concatenate(per_train) if per_train else np.zeros(0, np.int8)
-    order = np.lexsort((chan_of, t_all))
+    a = blk.annotations
+    if int(a.get("layout", 1)) != LAYOUT:
+        raise ValueError(f"{str(path)!r} is a session of layout {a.get('layout', 1)}; this bioloop reads "
+                         f"layout {LAYOUT} (re-run the session, or read it with plain Neo)")
+    sigs = {s_.name: s_ for s_ in seg.irregularlysampledsignals}
+    labels = tuple(json.loads(a["labels_json"]))
+    t_in, cols = neoconv.table_from_signal(sigs["input_all"])
+    ev = SpikeEvents(t_in, cols["channel"].astype(np.int64), labels, float(a["t_start"]), float(a["t_stop"]))
     names = np.array([FATE_NAMES[k] for k in sorted(FATE_NAMES)], dtype="U16")
-    fates = names[f_all[order].astype(np.int64)] if f_all.size else np.zeros(0, "U16")
-    gclk = float(blk.annotations["gclk_hz"])
+    fates = names[cols["fate"].astype(np.int64)] if t_in.size else np.zeros(0, "U16")
+    gclk = float(a["gclk_hz"])
     fires = neoconv.fire_events_from_neo(seg)
-    events = {e.name: e for e in seg.events}
-    stim = neoconv.stim_commands_from_neo(events["stimulation"])
-    lat = np.asarray(events["stimulation"].array_annotations.get("latency_ms", np.zeros(0)), float)
-    ref = events["refused"]
-    return SessionFile(json.loads(blk.annotations["summary_json"]), json.loads(blk.annotations["meta_json"]),
-                       ev, fates, fires, stim, ref.times.rescale("s").magnitude, np.asarray(ref.labels),
-                       lat, int(blk.annotations["n_clusters"]), gclk)
+    t_st, st = neoconv.table_from_signal(sigs["stimulation_detail"])
+    stim = StimCommands(t_st, st["electrode"].astype(np.int64), st["amplitude_uA"] * 1e-6,
+                        st["phase_width_us"] * 1e-6, st["interphase_us"] * 1e-6,
+                        source_cycle=st["source_cycle"].astype(np.int64))
+    lat = np.asarray(st.get("latency_ms", np.zeros(0)), float)
+    t_ref, ref = neoconv.table_from_signal(sigs["refused_detail"])
+    reasons = np.array(REFUSAL_REASONS, dtype="<U12")[ref["reason"].astype(np.int64)] if t_ref.size \
+        else np.zeros(0, "<U12")
+    return SessionFile(json.loads(a["summary_json"]), json.loads(a["meta_json"]), ev, fates, fires, stim,
+                       t_ref, reasons, lat, int(a["n_clusters"]), gclk)
