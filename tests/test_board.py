@@ -335,6 +335,18 @@ def test_replay_and_compare_through_the_board_equal_the_chip_models(capsys, tmp_
     assert cmp_["metrics"]["van_rossum"]["value"] == 0
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["info", "--board", "emulator://", "--chip-config", "x.toml"],
+     "--chip-config applies to 'bioloop board serve', not to 'board info'"),
+    (["info", "--board", "emulator://", "--seed", "3", "--ideal"],
+     "--seed, --ideal apply to 'bioloop board serve', not to 'board info'"),
+    (["serve", "--board", "emulator://"], "--board applies to 'bioloop board info', not to 'board serve'"),
+])
+def test_an_option_of_the_other_board_action_is_refused_not_ignored(capsys, argv, message):
+    assert main(["board", *argv]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"bioloop board: error: {message}"]
+
+
 def test_compare_with_levels_the_dacs_round_runs_the_model_at_the_realised_levels(capsys, tmp_path):
     cfg = tmp_path / "levels.toml"
     cfg.write_text("[chip]\nv_th = 0.7123\n")  # 12-bit DAC at 4000 codes/V: set to 0.71225 V
