@@ -184,12 +184,13 @@ class InletConnection:
         if stamps:
             self._last_data = now
         # upkeep (clock offset, liveness) waits for a pull without data, when the caller has
-        # time, so it does not delay a spike; a stream that never pauses gets it one interval late
-        late = self._clock_interval if stamps else 0.0
-        if now >= self._next_clock + late and self._inlet is not None:
+        # time, so it does not delay a spike; a stream that never pauses gets it one interval
+        # late. Data during a gap is the stream coming back: then upkeep runs at once
+        defer = bool(stamps) and self.connected
+        if now >= self._next_clock + (self._clock_interval if defer else 0.0) and self._inlet is not None:
             self._refresh_clock()
             self._next_clock = now + self._clock_interval
-        self._poll_liveness(late=self._liveness_interval if stamps else 0.0)
+        self._poll_liveness(late=self._liveness_interval if defer else 0.0)
         if not stamps:
             return self._empty(n_ch)
         data = np.concatenate(datas) if len(datas) > 1 else datas[0]
