@@ -98,7 +98,8 @@ def main() -> None:
         # shared machine, a loopback measured before or after the session sees another load
         if play.stdout.readline().strip() != "pushing":
             live.kill()
-            sys.exit(f"the player did not start: {play.communicate()[1].strip()[-500:]}")
+            sys.exit(f"the player did not start: {play.communicate()[1].strip()[-300:]}; "
+                     f"bioloop live said: {live.communicate()[1].strip()[-500:]}")
         loop = lsl_loopback.measure("pull_chunk", int(LOOPBACK_RATE * args.duration), LOOPBACK_RATE)
         out, err = live.communicate(timeout=args.duration + 120)
         play.kill()
