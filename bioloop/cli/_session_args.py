@@ -91,6 +91,12 @@ def format_summary(s: dict) -> str:
              "refused        " + ", ".join(f"{k} {v}" for k, v in s["refused"].items()),
              f"duration       {s['duration_s']:.3f} s in {s['wall_s']:.3f} s wall"
              + (f" ({s['realtime_factor']:.0f}x real time)" if s.get("realtime_factor") else "")]
+    r = s.get("routing")
+    if r and (r["routes"] or r["packets"]):
+        lines.append(f"NoC packets    {r['packets']} sent = {r['routed']} routed + {r['dropped_congestion']} "
+                     f"dropped (congestion) + {r['in_flight']} in flight at the end; {r['routed_merged']} "
+                     f"routed onto an active row (merged), {r['congestion_delayed']} delayed by congestion "
+                     f"({r['congestion_delay_cycles']} extra cycles), {r['routes']} routes")
     if "latency_ms" in s:
         lat = s["latency_ms"]
         lines.append(f"latency        p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms")

@@ -28,7 +28,7 @@ from ..encoder import Encoder, WindowEncoding
 from ..progress import progress_bar
 from ..stimulator import Stimulator
 from ..types import SpikeEvents
-from .log import SessionLog
+from .log import SessionLog, routing_of
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,7 @@ class _ChunkLoop:
             stimulator.set_state(saved[1])
         win.blank(stim.commands, lo)
         self.log.add_chunk(spikes=win.spikes(lo, hi), fates=enc.fates, frames=enc.frames, fires=step.fires,
-                           stim=stim, ignored_refractory=step.ignored_refractory, backend_merged=step.merged)
+                           stim=stim, ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
+                           routing=routing_of(step))
         self.pos = hi
         return c_end
