@@ -98,7 +98,7 @@ def fires_equal(a: FireEvents, b: FireEvents) -> bool:
 def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *, reference,
                 until: int | None = None, reference_config: ChipConfig | None = None,
                 tolerances: Tolerances | None = None, settings: MetricSettings | None = None,
-                reference_options: dict | None = None, chip="chip") -> CrossCheck:
+                reference_options: dict | None = None, chip="chip", noc=None) -> CrossCheck:
     """Run the chip model (mismatch off) and a reference on the same frames and compare.
 
     Parameters
@@ -124,6 +124,10 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
         Extra keyword arguments of the reference's constructor (e.g. ``target``).
     chip : str or type
         The tested backend; default the chip model.
+    noc : NocConfig, optional
+        The NoC carrying the program's routes, the same on both sides (a reference that does
+        not model routes gets none and refuses a program with routes); default the squarest
+        mesh, 1-cycle latency, unlimited links.
 
     Returns
     -------
@@ -164,9 +168,11 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
     settings = settings or MetricSettings.for_gclk(config.gclk_hz)
     C = program.n_clusters
 
-    tested = chip_cls(config, n_clusters=C, mismatch=False)
+    noc_kw = {} if noc is None else {"noc": noc}
+    tested = chip_cls(config, n_clusters=C, mismatch=False, **noc_kw)
     tested.program(program)
-    ref = ref_cls(config, n_clusters=C, mismatch=False, **(reference_options or {}))
+    ref_kw = noc_kw if getattr(ref_cls, "supports_routes", False) else {}
+    ref = ref_cls(config, n_clusters=C, mismatch=False, **(reference_options or {}), **ref_kw)
     ref.program(program)
     diff = config_differences(tested.config, ref.config)
     if diff:
