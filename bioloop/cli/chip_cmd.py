@@ -1,15 +1,15 @@
 """``bioloop chip info``: the configuration and what follows from it, Table 1 of the paper
-(synapses, neurons and area of one chip and of a cluster of chips) and the NoC mesh."""
+(synapses, neurons and area of one chip and of a cluster of chips) and the NoC in use."""
 
 from __future__ import annotations
+
+from ._session_args import add_noc_arguments, noc_config
 
 #: Table 1 of Lee et al., Front. Neurosci. 19:1599144 (2025), "this work" (section 3.4)
 PAPER_TABLE1 = {
     1: {"synapses": 256, "neurons": 16, "area_mm2": 0.576},
     16: {"synapses": 4096, "neurons": 256, "area_mm2": 7.74, "neurons_per_mm2": 33},
 }
-
-from ._session_args import add_noc_arguments, noc_config
 
 NAME = "chip"
 HELP = "chip model: 'info' prints the config and what follows from it"
