@@ -65,7 +65,9 @@ def test_replay_routing_counts_add_up_in_summary_and_session_file(tmp_path, reco
     assert f.meta["backend"]["noc"]["link_capacity"] == (1 if noc else None)
     # the text summary says the same
     assert main(["replay", str(rec), *REPLAY, *noc, "--out", str(tmp_path / "t.nix")]) == 0
+    assert main(["inspect", str(out), "--no-plot"]) == 0  # and so does inspect, from the session file
     text = capsys.readouterr().out
+    assert text.count(f"NoC packets    {r['packets']} sent") == 2
     assert (f"NoC packets    {r['packets']} sent = {r['routed']} routed + {r['dropped_congestion']} dropped "
             f"(congestion) + {r['in_flight']} in flight at the end") in text
 
