@@ -24,8 +24,8 @@ import time
 
 import numpy as np
 
-from bioloop.adapters.board import BoardBackend
 from bioloop.adapters.board import protocol as P
+from bioloop.adapters.board.backend import BoardBackend
 from bioloop.backends.chip import ChipBackend
 from bioloop.chip import ChipConfig
 from bioloop.networks import random_network

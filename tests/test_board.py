@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bioloop.adapters.board import BoardBackend, BoardError, FifoOverflow, parse_uri
 from bioloop.adapters.board import protocol as P
-from bioloop.adapters.board.driver import BoardDriver
+from bioloop.adapters.board.backend import BoardBackend
+from bioloop.adapters.board.driver import BoardDriver, BoardError, FifoOverflow
 from bioloop.adapters.board.emulator import BoardEmulator, BoardSpec
-from bioloop.adapters.board.transports import EmulatorTransport, SMBusTransport
+from bioloop.adapters.board.transports import EmulatorTransport, SMBusTransport, parse_uri
 from bioloop.backends.chip import ChipBackend
 from bioloop.chip import ChipConfig
 from bioloop.cli import main

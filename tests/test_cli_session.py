@@ -210,3 +210,23 @@ def test_output_piped_into_a_reader_that_leaves_is_not_an_error():
     err = p.stderr.read().decode()
     p.stderr.close()
     assert p.wait(timeout=60) == 0 and "Traceback" not in err
+
+
+def test_the_command_line_starts_without_the_chip_model():
+    """``bioloop --help`` lists every verb, plug-ins included, without importing numba or the chip
+    model (verbs import their heavy modules only when they run)."""
+    code = (
+        "import sys\n"
+        "from bioloop.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'brian2', 'neo', 'elephant')"
+        " or m.startswith(('bioloop.chip', 'bioloop.adapters.board.backend')))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "board" in out.stdout and "pynn-report" in out.stdout  # plug-in and core verbs listed
+    assert "HEAVY []" in out.stdout, out.stdout.splitlines()[-1]

@@ -1,10 +1,8 @@
-"""The measurement board (paper section 3.1, Fig. 10B): protocol, transports, host driver,
-``BoardBackend`` and the board emulator. See ``docs/board-protocol.md``."""
+"""The measurement board (paper section 3.1, Fig. 10B): protocol (``protocol``), transports
+(``transports``), host driver (``driver``), ``BoardBackend`` (``backend``) and the board emulator
+(``emulator``). See ``docs/board-protocol.md``.
 
-from .backend import BoardBackend
-from .driver import BoardDriver, BoardError, FifoOverflow
-from .emulator import BoardEmulator
-from .transports import Transport, open_transport, parse_uri
-
-__all__ = ["BoardBackend", "BoardDriver", "BoardEmulator", "BoardError", "FifoOverflow", "Transport",
-           "open_transport", "parse_uri"]
+The package itself imports nothing, so that the ``board`` verb, found through the
+``bioloop.verbs`` entry point when any ``bioloop`` command starts, costs no import of the chip
+model; import from the submodules.
+"""
