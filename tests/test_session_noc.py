@@ -196,6 +196,29 @@ def test_noc_latency_reaches_the_session(tmp_path):
                                         "queue_depth": 16}
 
 
+def test_the_journal_keeps_the_routing_counts(tmp_path, monkeypatch):
+    # many chunks journaled as one record: their counts are summed, the in-flight level is the last
+    import bioloop.session.log as log_mod
+    from bioloop.session import JournalWriter, read_journal
+
+    monkeypatch.setattr(log_mod, "JOURNAL_BATCH_S", 60.0)
+    culture = synthetic_culture(n_electrodes=32, duration=3.0, seed=3)
+    opts = SessionOptions(network="recurrent:3", n_clusters=4, allow_shared_rows=True, mesh=(1, 4),
+                          noc=NocConfig(link_capacity=1, queue_depth=1, hop_cycles=40))
+    parts = build(culture, opts)
+    path = tmp_path / "s.journal"
+    with JournalWriter(path) as journal:
+        log = SessionLog(culture.labels, opts.gclk_hz, parts.backend.n_clusters, parts.meta, journal)
+        replay(culture, encoder=parts.encoder, backend=parts.backend, stimulator=parts.stimulator, log=log,
+               pacing=Pacing(chunk_s=0.05))
+    r = log.summary()["routing"]
+    _adds_up(r)
+    assert r["dropped_congestion"] > 0 and r["in_flight"] > 0
+    records = read_journal(path).records
+    assert sum(rec.kind == "chunk" for rec in records) == 1  # all 60 chunks in one batch
+    assert SessionLog.from_records(records).summary()["routing"] == r
+
+
 def test_compare_runs_both_sides_on_the_same_routes(recordings_dir, capsys):
     rec = recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5"  # 28 electrodes: 2 clusters, 2 more internal
     assert main(["compare", str(rec), "--duration", "1", "--network", "recurrent:3", "--clusters", "4",
