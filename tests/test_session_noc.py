@@ -14,8 +14,10 @@ from bioloop.backends.chip import ChipBackend
 from bioloop.chip import NocConfig
 from bioloop.cli import main
 from bioloop.session import SessionLog, read_session
-from bioloop.session.build import SessionOptions, build, run_replay
+from bioloop.session.build import SessionOptions, assemble, build, run_replay
+from bioloop.session.live import LiveLoop, LiveTiming
 from bioloop.session.runner import Pacing, replay
+from bioloop.sources import LiveSource
 from bioloop.stimulator import StimulatorConfig
 from bioloop.synthetic import synthetic_culture
 from bioloop.types import SpikeEvents
@@ -153,6 +155,49 @@ def test_live_session_reports_the_routing_counts(tmp_path, capsys):
     assert s["routing"]["packets"] > 0
     assert s["fires"] == s["stimulations"] + sum(s["refused"].values())
     assert read_session(out).summary["routing"] == s["routing"]
+
+
+class Scripted(LiveSource):
+    """A live source on a scripted clock (our own ABC): chunk i arrives at ``arrive[i]``."""
+
+    name = "scripted-noc"
+    labels = ("a", "b", "c", "d")
+
+    def __init__(self, chunks, arrive):
+        self.chunks, self.arrive, self.now = list(chunks), list(arrive), arrive[0]
+
+    def clock(self):
+        return self.now
+
+    def read_chunk(self, timeout=0.0):
+        if not self.chunks:
+            return None
+        self.now = self.arrive.pop(0)
+        return self.chunks.pop(0)
+
+
+def test_live_packets_that_land_while_no_spike_arrives_are_stimulated_and_counted():
+    # one spike on electrode a at 10.1 ms, sampled at the edge of cycle 11: (0, 0) fires then; its
+    # packet reaches cluster 1 1 + 10 cycles later and cluster 2 11 more, while the loop is idle
+    # (empty chunks)
+    t0 = 100.0
+    opts = SessionOptions(network="chain:3", mismatch=False, mesh=(1, 3), noc=NocConfig(hop_cycles=10))
+    parts = assemble(Scripted.labels, t0, t0 + 0.2, opts)
+    log = SessionLog(Scripted.labels, 1e3, parts.backend.n_clusters, parts.meta)
+
+    def chunk(times, chans):
+        return SpikeEvents(np.asarray(times, float), np.asarray(chans, np.int64), Scripted.labels, t0, t0 + 0.2)
+
+    chunks = [chunk([t0 + 0.0101], [0])] + [chunk([], []) for _ in range(5)]
+    src = Scripted(chunks, [t0 + 0.011, t0 + 0.02, t0 + 0.03, t0 + 0.04, t0 + 0.06, t0 + 0.1])
+    LiveLoop(parts, log, clock=src.clock, timing=LiveTiming(hold=2e-3, budget=5e-3)).run(src)
+    s = log.summary()
+    f = log.fire_events
+    assert list(zip(f.cycles.tolist(), f.cluster.tolist(), strict=True)) == [(11, 0), (22, 1), (33, 2)]
+    assert s["fires"] == 3 and s["stimulations"] == 1 and s["refused"]["unmapped"] == 2  # internal clusters
+    assert s["routing"] | {"routes": 0} == {"routes": 0, "packets": 2, "routed": 2, "routed_merged": 0,
+                                             "congestion_delayed": 0, "congestion_delay_cycles": 0,
+                                             "dropped_congestion": 0, "in_flight": 0}
 
 
 @pytest.mark.parametrize("args, needle", [
