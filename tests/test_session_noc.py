@@ -272,7 +272,8 @@ def test_compare_runs_both_sides_on_the_same_routes(recordings_dir, capsys):
     assert s["n_clusters"] == 4 and s["routes"] == 128
     assert s["noc"] == {"mesh": [2, 2], "base_cycles": 1, "hop_cycles": 2, "link_capacity": None, "queue_depth": 16}
     assert s["verdict"] == "agree" and s["spike_exact"] is True
-    assert s["counts"]["chip"]["fires"] > 0
+    assert s["counts"]["chip"]["fires"] > 0 and s["counts"]["chip"]["routed"] > 0
+    assert s["counts"]["chip"] == s["counts"]["reference"]  # routed and merged packets too
 
 
 def test_compare_refusals_are_one_line(recordings_dir, capsys):

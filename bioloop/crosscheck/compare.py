@@ -84,7 +84,7 @@ def run_side(backend: Backend, frames: AxonFrames, until: int) -> SideRun:
     step = backend.evolve(frames, until)
     wall = time.perf_counter() - t0
     return SideRun(backend.name, step.fires, wall, step.axon_pulses, step.merged,
-                   step.ignored_refractory, dict(backend.describe))
+                   step.ignored_refractory, dict(backend.describe), step.routed, step.routed_merged)
 
 
 def fires_equal(a: FireEvents, b: FireEvents) -> bool:
