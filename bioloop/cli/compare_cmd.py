@@ -184,7 +184,9 @@ def format_text(s: dict) -> str:
     if s.get("routes"):
         n = s["noc"]
         lines.append(f"routes: {s['routes']} between {s['n_clusters']} clusters on a {n['mesh'][0]}x{n['mesh'][1]} "
-                     f"mesh, {n['base_cycles']} + {n['hop_cycles']} per hop cycles, the same on both sides")
+                     f"mesh, {n['base_cycles']} + {n['hop_cycles']} per hop cycles, the same on both sides; "
+                     f"packets routed: chip {s['counts']['chip']['routed']}, "
+                     f"reference {s['counts']['reference']['routed']}")
     lines.append(f"{'statistic':<16} {'value':>10} {'tolerance':>10}  ok")
     for name, m in s["metrics"].items():
         v = "n/a" if m["value"] is None or (isinstance(m["value"], float) and math.isnan(m["value"])) \
