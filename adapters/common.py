@@ -158,6 +158,8 @@ def existing_file(path, what: str = "recording") -> Path:
         raise ValueError(f"{what} file {p} does not exist")
     if not p.is_file():
         raise ValueError(f"{what} path {p} is not a file")
+    if p.stat().st_size == 0:
+        raise ValueError(f"{what} file {p} is empty (0 bytes)")
     return p
 
 

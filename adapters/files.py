@@ -113,6 +113,28 @@ def _refused(p: Path, err: Exception, table_error: Exception | None = None) -> V
                       f"({table}Neo: {short(err, 300)})")
 
 
+def _is_text(p: Path) -> bool:
+    """Whether a file is text (as :func:`sniff_format` decides before handing it to Neo)."""
+    if is_hdf5(p):
+        return False
+    with open(p, "rb") as fh:
+        head = fh.read(_TEXT_HEAD)
+    try:
+        decode_text(head, str(p))
+    except ValueError:
+        return False
+    return True
+
+
+def _table_error(p: Path) -> ValueError | None:
+    """What the timestamp-table reader says of a text file (None if it reads it)."""
+    try:
+        read_nex_timestamps(p)
+    except ValueError as err:
+        return err
+    return None
+
+
 class RecordingSource(Source):
     """A recording on disk as a :class:`~bioloop.sources.Source` of SpikeEvents.
 
@@ -197,6 +219,10 @@ class RecordingSource(Source):
                 msg = str(err)
                 if format is None and ("Neo could not read" in msg or "unknown format" in msg):
                     raise _refused(p, err, table_error) from err
+                if format is None and _is_text(p):
+                    # a text file Neo guessed by its suffix (AsciiSignalIO for .txt) and could not
+                    # read is none of the formats either; the table reader says what it saw
+                    raise _refused(p, err, table_error or _table_error(p)) from err
                 raise
         self._events = rec.spike_events()
         self.header = rec.header

@@ -435,9 +435,28 @@ def test_inspect_a_recording(cl_file, tmp_path, capsys):
 # --- none of these ----------------------------------------------------------------------------
 
 
+def test_a_text_file_neo_cannot_read_names_the_formats_and_what_the_table_reader_saw(tmp_path, capsys):
+    p = tmp_path / "spikes.txt"
+    p.write_bytes(b"ch_12A\tch_13A\n0.5\t0.2\n0.1\t\n")  # a timestamp table, but unsorted
+    assert main(["inspect", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a recording bioloop reads; tried" in err[0]
+    assert "timestamp table: spike times of channel 'ch_12A' are not sorted" in err[0]
+
+
+def test_an_empty_file_is_refused_as_empty(tmp_path, capsys):
+    p = tmp_path / "empty.txt"
+    p.write_bytes(b"")
+    assert main(["inspect", str(p)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"bioloop inspect: error: recording file {p} is empty (0 bytes)"]
+
+
 @pytest.mark.parametrize("name, content", [("mystery.dat", b"hello, this is not a recording\n"),
                                            ("mystery.xyz", bytes(range(256)) * 4),
-                                           ("table.xyz", b"a\tb\n1\t2\n3\t\n5\t6\n")])
+                                           ("table.xyz", b"a\tb\n1\t2\n3\t\n5\t6\n"),
+                                           # .txt goes to Neo's AsciiSignalIO, which fails its own way
+                                           ("notes.txt", b"hello world\n1 2 3\n"),
+                                           ("spikes.txt", b"ch_12A\tch_13A\n0.1\t0.2\nabc\t\n")])
 def test_unknown_file_one_line_naming_the_formats(tmp_path, capsys, name, content):
     p = tmp_path / name
     p.write_bytes(content)

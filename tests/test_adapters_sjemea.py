@@ -241,3 +241,19 @@ def test_plate_label_without_well_refused(tmp_path):
                well=np.array([b"A1", b"A2"]))
     with pytest.raises(ValueError, match="do not start with a well"):
         read_sjemea(p)
+
+
+def test_inspect_a_well_writes_its_own_raster(recordings_dir, tmp_path, capsys, monkeypatch):
+    import json
+
+    from bioloop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", str(recordings_dir / CO), "--json"]) == 0
+    plate = json.loads(capsys.readouterr().out)
+    assert main(["inspect", str(recordings_dir / CO), "--well", "B2", "--json"]) == 0
+    well = json.loads(capsys.readouterr().out)
+    assert plate["raster"] == f"{CO}.png" and well["raster"] == f"{CO}.B2.png"
+    assert (tmp_path / plate["raster"]).stat().st_size > 0 and (tmp_path / well["raster"]).stat().st_size > 0
+    assert well["well"] == "B2" and well["n_channels"] <= 16 and all(lab.startswith("B2_") for lab in well["labels"])
+    assert well["n_spikes"] == sum(round(r * well["span_s"]) for r in well["rates_hz"].values())

@@ -335,6 +335,32 @@ def test_replay_and_compare_through_the_board_equal_the_chip_models(capsys, tmp_
     assert cmp_["metrics"]["van_rossum"]["value"] == 0
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["info", "--board", "emulator://", "--chip-config", "x.toml"],
+     "--chip-config applies to 'bioloop board serve', not to 'board info'"),
+    (["info", "--board", "emulator://", "--seed", "3", "--ideal"],
+     "--seed, --ideal apply to 'bioloop board serve', not to 'board info'"),
+    (["serve", "--board", "emulator://"], "--board applies to 'bioloop board info', not to 'board serve'"),
+])
+def test_an_option_of_the_other_board_action_is_refused_not_ignored(capsys, argv, message):
+    assert main(["board", *argv]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"bioloop board: error: {message}"]
+
+
+def test_compare_with_levels_the_dacs_round_runs_the_model_at_the_realised_levels(capsys, tmp_path):
+    cfg = tmp_path / "levels.toml"
+    cfg.write_text("[chip]\nv_th = 0.7123\n")  # 12-bit DAC at 4000 codes/V: set to 0.71225 V
+    args = ["compare", "--poisson", "30", "--duration", "0.5", "--reference", "board",
+            "--board", "emulator://", "--config", str(cfg)]
+    cmp_ = _json(capsys, args)
+    assert [(r["level"], r["requested"], r["set"]) for r in cmp_["realised_levels"]] == \
+        [("v_th", 0.7123, 0.71225)]
+    assert cmp_["verdict"] == "agree" and cmp_["counts"]["chip"] == cmp_["counts"]["reference"]
+    assert cmp_["counts"]["chip"]["fires"] > 20
+    assert main(args) == 0
+    assert "v_th = 0.7123 is realised as 0.71225 by the board's DAC" in capsys.readouterr().out
+
+
 @pytest.fixture
 def emulator_process():
     """``bioloop board serve`` in its own process on 127.0.0.1; killed at the end."""

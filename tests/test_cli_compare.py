@@ -84,6 +84,25 @@ def test_recording_window(capsys, recordings_dir):
     assert s["input"]["spikes"] == s["input"]["axon_pulses"] + sum(s["input"]["dropped"].values())
 
 
+def test_a_chain_longer_than_the_recordings_clusters_gets_internal_clusters(capsys, recordings_dir):
+    # as in replay: 28 electrodes fill 2 clusters, chain:3 adds an internal third one
+    path = recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5"
+    code, s, err = run_json(capsys, str(path), "--duration", "2", "--network", "chain:3")
+    assert code == 0, err
+    assert s["n_clusters"] == 3 and s["network"] == "chain:3"
+    assert s["verdict"] == "agree" and s["spike_exact"] is True
+    assert s["counts"]["chip"]["fires"] > s["counts"]["chip"]["axon_pulses"]  # routed FIREs fire too
+
+
+def test_the_help_names_every_network_preset(capsys):
+    from bioloop.networks import PRESETS
+
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in PRESETS), text
+
+
 @pytest.mark.parametrize("argv, message", [
     ([], "give a RECORDING or --poisson"),
     (["--poisson", "5", "x.h5"], "give a RECORDING or --poisson"),

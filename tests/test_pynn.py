@@ -121,6 +121,21 @@ def test_mapping_error_lists_every_broken_rule():
     assert "BROKEN" in str(rep)
 
 
+@pytest.mark.parametrize("delay", [-1.0, float("inf")])
+def test_a_negative_or_infinite_delay_is_a_rule_naming_the_projection(delay):
+    sim.setup(timestep=0.1)
+    src = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]), label="in")
+    post = sim.Population(20, sim.IF_curr_delta(), label="post")
+    sim.Projection(src, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=delay),
+                   label="bad")
+    sim.Projection(src, post, sim.OneToOneConnector(), sim.StaticSynapse(weight=5.0), label="good")
+    with pytest.raises(MappingError) as info:
+        sim.run(5.0)
+    assert list(info.value.rules) == [f"projection 'bad' has 60 delay(s) like {delay:g} ms; delays must "
+                                "be finite and >= 0 ms"]
+    sim.end()
+
+
 def test_row_window_and_shared_threshold_rules():
     sim.setup(timestep=1.0)
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]), label="in")
@@ -318,6 +333,19 @@ def test_setup_refuses_what_the_chip_cannot_clock():
         sim.run(1.0)
 
 
+@pytest.mark.parametrize("name", ["IF_cond_exp", "IF_cond_alpha", "EIF_cond_exp_isfa_ista", "HH_cond_exp"])
+def test_a_conductance_based_cell_stops_with_a_mapping_error_naming_it(name):
+    # docs/pynn.md: a script written for another simulator builds them; the mapper refuses them
+    sim.setup(timestep=0.1)
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]), label="in")
+    cond = sim.Population(3, getattr(sim, name)(), label="cond")
+    sim.Projection(src, cond, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01))
+    with pytest.raises(MappingError, match=f"population 'cond' has cell type {name};"):
+        sim.run(5.0)
+    assert name not in sim.list_standard_models() and "IF_curr_delta" in sim.list_standard_models()
+    sim.end()
+
+
 def test_pynn_documentation_example_runs_unchanged(monkeypatch, capsys):
     # PyNN's own examples/varying_poisson.py (doc/examples/varying_poisson.txt), unchanged but
     # for the line that picks the simulator
@@ -473,6 +501,41 @@ def test_cli_pynn_report(tmp_path, capsys):
     assert not summary["mappable"] and any("beyond +/-7" in r for r in summary["broken_rules"])
     assert main(["pynn-report", str(tmp_path / "missing.py")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body, message", [
+    ("x =\n", "line 1: SyntaxError: invalid syntax"),
+    ("import bioloop.pynn as sim\nsim.setup(timestep=0.1)\nraise RuntimeError('boom')\n",
+     "line 3 raised RuntimeError: boom"),
+    ("import bioloop.pynn as sim\nsim.setup(timestep=0.1)\nsim.NoSuchCell()\n",
+     "line 3 raised AttributeError: module 'bioloop.pynn' has no attribute 'NoSuchCell'"),
+])
+def test_an_error_in_the_users_script_is_one_line_naming_its_line_and_exit_2(capsys, tmp_path, body,
+                                                                            message):
+    from bioloop.cli import main
+
+    script = tmp_path / "net.py"
+    script.write_text(body)
+    assert main(["pynn-report", str(script)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"bioloop pynn-report: error: {script} {message}"
+    assert main(["pynn-report", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_pynn_refusing_the_script_is_one_line_naming_its_line_and_exit_2(capsys, tmp_path):
+    from bioloop.cli import main
+
+    script = tmp_path / "net.py"
+    script.write_text("import bioloop.pynn as sim\nsim.setup(timestep=0.1)\n"
+                      "a = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))\n"
+                      "b = sim.Population(2, sim.IF_curr_delta())\n"
+                      "sim.Projection(a, b, sim.AllToAllConnector(), receptor_type='nmda')\n")
+    assert main(["pynn-report", str(script)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"bioloop pynn-report: error: {script} line 5: PyNN refused it: ConnectionError: ")
+    assert "nmda" in err[0]
 
 
 def test_a_ring_of_20_neurons_keeps_a_wave_going_through_routes():

@@ -33,22 +33,34 @@ def add_arguments(p):
     p.add_argument("--board", metavar="URI", help="info: the board (emulator://, emulator+tcp://127.0.0.1:PORT, "
                    "i2c:///dev/i2c-N, ftdi://ftdi:232h/1)")
     p.add_argument("--clusters", type=int, default=1, help="clusters to drive (info) or to emulate (serve)")
-    p.add_argument("--gclk", type=float, default=1e3, metavar="HZ", help="info: GCLK of the measurement")
-    p.add_argument("--cycles", type=int, default=N_CYCLES, help="info: lock-step cycles measured per bus speed")
-    p.add_argument("--port", type=int, default=0, help="serve: TCP port on 127.0.0.1 (0: any free port)")
+    p.add_argument("--gclk", type=float, metavar="HZ", help="info: GCLK of the measurement (default 1000)")
+    p.add_argument("--cycles", type=int, help=f"info: lock-step cycles measured per bus speed (default {N_CYCLES})")
+    p.add_argument("--port", type=int, help="serve: TCP port on 127.0.0.1 (0, the default: any free port)")
     p.add_argument("--seed", type=int, help="serve: seed of the emulated silicon")
     p.add_argument("--ideal", action="store_true", help="serve: silicon without device mismatch")
     p.add_argument("--chip-config", metavar="TOML", help="serve: the silicon's chip config ([chip] table)")
-    p.add_argument("--address", default="0x3a", help="serve: 7-bit I2C address (default 0x3a)")
+    p.add_argument("--address", help="serve: 7-bit I2C address (default 0x3a)")
     p.add_argument("--protocol", default=None, metavar="MAJOR.MINOR", help="serve: protocol version reported")
 
 
+#: options of one action only: given to the other, they would be silently ignored
+_ONLY = {"info": ("board", "gclk", "cycles"),
+         "serve": ("port", "seed", "ideal", "chip_config", "address", "protocol")}
+
+
 def run(args) -> dict:
+    for action, names in _ONLY.items():
+        given = [n for n in names if getattr(args, n) not in (None, False)]
+        if action != args.action and given:
+            opts = ", ".join("--" + n.replace("_", "-") for n in given)
+            verb = "applies" if len(given) == 1 else "apply"
+            raise ValueError(f"{opts} {verb} to 'bioloop board {action}', not to 'board {args.action}'")
     if args.action == "serve":
         return _serve(args)
     if not args.board:
         raise ValueError("bioloop board info needs --board URI")
-    return measure(args.board, n_clusters=args.clusters, gclk_hz=args.gclk, n_cycles=args.cycles)
+    return measure(args.board, n_clusters=args.clusters, gclk_hz=1e3 if args.gclk is None else args.gclk,
+                   n_cycles=N_CYCLES if args.cycles is None else args.cycles)
 
 
 def measure(uri: str, *, n_clusters: int = 1, gclk_hz: float = 1e3, n_cycles: int = N_CYCLES) -> dict:
@@ -128,7 +140,7 @@ def _serve(args) -> dict:
     from .server import serve
 
     try:
-        address = int(args.address, 0)
+        address = int(args.address or "0x3a", 0)
     except ValueError:
         raise ValueError(f"--address {args.address!r} is not a number (e.g. 0x3a)") from None
     kw = {}
@@ -137,7 +149,8 @@ def _serve(args) -> dict:
             kw["version"] = tuple(int(x) for x in args.protocol.split("."))
         except ValueError:
             raise ValueError(f"--protocol {args.protocol!r} must be MAJOR.MINOR") from None
-    if not 0 <= args.port <= 65535:
+    port = 0 if args.port is None else args.port
+    if not 0 <= port <= 65535:
         raise ValueError(f"--port {args.port} is outside 0..65535")
     cfg = ChipConfig.load(args.chip_config) if args.chip_config else None
     emu = BoardEmulator(n_clusters=args.clusters, seed=args.seed, mismatch=not args.ideal, config=cfg,
@@ -148,7 +161,7 @@ def _serve(args) -> dict:
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        serve(emu, args.port, ready=ready)
+        serve(emu, port, ready=ready)
     except KeyboardInterrupt:
         pass
     finally:

@@ -38,8 +38,8 @@ def add_arguments(p):
     p.add_argument("--board", metavar="URI", help="with --reference board: the board "
                    "(emulator://, emulator+tcp://127.0.0.1:PORT, i2c:///dev/i2c-N, ftdi://...)")
     p.add_argument("--network", default="random", metavar="PRESET",
-                   help="relay, burst[:K], lateral, random[:SEED] (default, seeded by --seed), or "
-                        "a .npz / .toml network file")
+                   help="relay, burst[:K], lateral, random[:SEED] (default, seeded by --seed), "
+                        "chain:L, ring:L, recurrent[:SEED], or a .npz / .toml network file")
     p.add_argument("--clusters", type=int, metavar="C",
                    help="at least C clusters (--poisson: the clusters driven, default 1; a recording: "
                         "default ceil(electrodes / 16)); at least what the network needs, the rest internal")
@@ -144,6 +144,8 @@ def run(args) -> dict:
         spikes, frames, n_cycles, n_clusters, info = _poisson_input(args, cfg)
     else:
         spikes, frames, n_cycles, n_clusters, info = _recording_input(args, cfg)
+    # as replay sizes its chip: a chain or ring longer than the input's clusters (or --clusters)
+    # gets internal clusters, driven by routes only
     program = _network(args, n_clusters)
     n_clusters = program.n_clusters
     noc = noc_config(args)
@@ -178,6 +180,9 @@ def format_text(s: dict) -> str:
     if s.get("spike_exact") is not None:
         lines[0] += f" (spikes identical: {s['spike_exact']})"
     lines += [f"  - {r}" for r in s.get("reasons", [])]
+    for r in s.get("realised_levels", []):
+        lines.append(f"{r['level']} = {r['requested']:g} is realised as {r['set']:g} by the "
+                     f"{s['reference']}'s DAC; the chip model ran at {r['set']:g}")
     inp = s["input"]
     lines.append(f"input: {inp['kind']}, {inp['axon_pulses']} AXON pulses over "
                  f"{s['n_cycles']} cycles at {s['gclk_hz']:g} Hz; network {s['network']}")

@@ -105,12 +105,17 @@ def _run_recording(args) -> dict:
         "silent_channels": int(np.count_nonzero(counts == 0)),
         "notes": list(h.notes),
     }
+    if args.well is not None:
+        out["well"] = args.well
     stim = src.recorded_stimulation
     if stim is not None:
         out["recorded_stimulation"] = len(stim)
     if not args.no_plot:
-        png = Path(args.png) if args.png else Path(Path(args.session).name + ".png")
-        recording_raster(ev, png, title=f"{Path(args.session).name} ({src.format})",
+        # one raster per well: a well's raster does not overwrite the whole plate's
+        stem = Path(args.session).name + (f".{args.well}" if args.well is not None else "")
+        png = Path(args.png) if args.png else Path(stem + ".png")
+        where = f", well {args.well}" if args.well is not None else ""
+        recording_raster(ev, png, title=f"{Path(args.session).name} ({src.format}{where})",
                          stimulation=stim, t_range=_plot_range(args, ev.t_start, ev.t_stop))
         out["raster"] = str(png)
     return out

@@ -32,6 +32,8 @@ def run(args) -> dict:
     from bioloop.pynn import MappingError, MappingReport
 
     script = Path(args.script)
+    if script.is_dir():
+        raise ValueError(f"PyNN script {str(script)!r} is a directory; give the script's .py file")
     if not script.is_file():
         raise ValueError(f"PyNN script {str(script)!r} does not exist")
     for name in args.aliases:
@@ -53,6 +55,19 @@ def run(args) -> dict:
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise ValueError(f"{script} exited with status {exc.code}") from None
+    except SyntaxError as exc:
+        if exc.filename != str(script):
+            raise
+        raise ValueError(f"{script} line {exc.lineno}: SyntaxError: {exc.msg}") from None
+    except _pynn_errors() as exc:  # PyNN refusing what the script asked for: bad input
+        line = _script_line(exc, script, innermost=False)
+        where = f" line {line}" if line is not None else ""
+        raise ValueError(f"{script}{where}: PyNN refused it: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        line = _script_line(exc, script)
+        if line is None:  # raised inside bioloop or a library: not the script's own error
+            raise
+        raise ValueError(f"{script} line {line} raised {type(exc).__name__}: {exc}") from None
     finally:
         sys.argv = saved_argv
         for name, mod in saved_mods.items():
@@ -68,6 +83,28 @@ def run(args) -> dict:
     if args.all_synapses:
         out["synapse_table"] = report.synapse_table()
     return out
+
+
+def _pynn_errors() -> tuple[type, ...]:
+    """PyNN's own exceptions for a script's misuse of its API (``pyNN.errors``)."""
+    from pyNN import errors
+
+    return tuple(c for c in vars(errors).values()
+                 if isinstance(c, type) and issubclass(c, Exception) and not issubclass(c, Warning)
+                 and c.__module__ == errors.__name__)
+
+
+def _script_line(exc: BaseException, script: Path, innermost: bool = True) -> int | None:
+    """The script's line where ``exc`` was raised: if its innermost frame is the script's own
+    (``innermost``), or else the script's last frame on the way there."""
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(script):
+            line = tb.tb_lineno
+        elif innermost:
+            line = None
+        tb = tb.tb_next
+    return line
 
 
 def format_text(s: dict) -> str:

@@ -69,6 +69,25 @@ def _same_image(a: ChipProgram, b: ChipProgram) -> list[str]:
     return diff
 
 
+def realised_levels(backend: Backend, diff: dict) -> tuple[dict, ...]:
+    """The level roundings a backend reports (``describe["dac_rounding"]``, e.g. the board's
+    DACs) when they explain every field of ``diff``; empty otherwise.
+
+    Examples
+    --------
+    >>> class Dacs:
+    ...     describe = {"dac_rounding": [{"level": "v_th", "requested": 0.8501, "set": 0.85}]}
+    >>> [r["level"] for r in realised_levels(Dacs(), {"v_th": (0.8501, 0.85)})]
+    ['v_th']
+    >>> realised_levels(Dacs(), {"gclk_hz": (1e3, 2e3)})
+    ()
+    """
+    rounding = tuple(backend.describe.get("dac_rounding") or ())
+    if diff and set(diff) <= {r["level"] for r in rounding}:
+        return rounding
+    return ()
+
+
 def warm_up(backend: Backend) -> float:
     """Load (or compile) a backend's kernels on one pulse, then reset it; returns the seconds
     it took (reported apart from the run, as Brian2's compile time is)."""
@@ -129,6 +148,13 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
         not model routes gets none and refuses a program with routes); default the squarest
         mesh, 1-cycle latency, unlimited links.
 
+    Notes
+    -----
+    A reference that realises analog levels only to its DACs' resolution (the board) holds the
+    rounded levels in its ``config`` and reports them in ``describe["dac_rounding"]``; when those
+    roundings are the only difference, the chip model runs at the realised levels and the
+    result's ``realised_levels`` lists them.
+
     Returns
     -------
     CrossCheck
@@ -175,6 +201,11 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
     ref = ref_cls(config, n_clusters=C, mismatch=False, **(reference_options or {}), **ref_kw)
     ref.program(program)
     diff = config_differences(tested.config, ref.config)
+    rounded = realised_levels(ref, diff)
+    if rounded:  # the reference realises rounded levels (DACs): run the model at those levels
+        tested = chip_cls(ref.config, n_clusters=C, mismatch=False)
+        tested.program(program)
+        diff = config_differences(tested.config, ref.config)
     if diff:
         raise ValueError(f"after construction the backends hold different configs: {diff}")
     img = _same_image(tested.read_image(), ref.read_image())
@@ -195,4 +226,4 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
     verdict, reasons = decide(metrics, spike_exact, counts_equal)
     return CrossCheck(ref_cls.name, verdict, spike_exact, metrics, side_a, side_b, until,
                       config.gclk_hz, n_neurons, settings, side_b.describe.get("brian2_target"),
-                      reasons, chip_warmup_s)
+                      reasons, chip_warmup_s, rounded)

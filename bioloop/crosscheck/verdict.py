@@ -91,6 +91,8 @@ class CrossCheck:
     brian2_target: str | None
     reasons: tuple[str, ...] = ()
     chip_warmup_s: float | None = None  #: loading the chip's compiled kernels, apart from chip_wall_s
+    #: levels the reference could only realise rounded (its DACs); the chip model ran at them
+    realised_levels: tuple[dict, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -115,6 +117,7 @@ class CrossCheck:
             "counts": {"chip": self.chip.counts(), "reference": self.ref.counts()},
             "metric_settings": self.settings.as_dict(),
             "reference_run": self.ref.describe.get("brian2_run"),
+            "realised_levels": [dict(r) for r in self.realised_levels],
         }
 
 

@@ -33,6 +33,8 @@ from pyNN.standardmodels import StandardCellType
 
 from .standardmodels import (ChipNeuron, IF_curr_alpha, IF_curr_delta, IF_curr_exp,
                              RecordedSpikes, SpikeSourceArray, SpikeSourcePoisson, StaticSynapse)
+from .standardmodels import (EIF_cond_alpha_isfa_ista, EIF_cond_exp_isfa_ista, HH_cond_exp,  # noqa: F401
+                             IF_cond_alpha, IF_cond_exp, IF_cond_exp_gsfa_grr, REFUSED_TYPES)
 from .populations import Assembly, Population, PopulationView
 from .projections import Projection
 from .control import (end, get_current_time, get_max_delay, get_min_delay, get_time_step,
@@ -48,4 +50,4 @@ def list_standard_models():
     """The standard cell types this backend implements."""
     return [obj.__name__ for obj in globals().values()
             if isinstance(obj, type) and issubclass(obj, StandardCellType)
-            and obj is not StandardCellType]
+            and obj is not StandardCellType and obj not in REFUSED_TYPES]

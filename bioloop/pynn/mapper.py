@@ -422,6 +422,11 @@ def _collect_synapses(projections, slots, pop_index, dt, rules, notes) -> dict:
             continue
         if any(id(p) not in slots for p in set(post_pop)):
             continue  # cell type already reported
+        bad = ~np.isfinite(d) | (d < 0)
+        if bad.any():  # a negative cycle count would corrupt the row keys below
+            rules.append(f"projection {prj.label!r} has {int(bad.sum())} delay(s) like "
+                         f"{float(d[bad][0]):g} ms; delays must be finite and >= 0 ms")
+            continue
         cyc = np.rint(d / dt).astype(np.int64)
         max_round = max(max_round, float(np.abs(cyc * dt - d).max()))
         clu = np.array([slots[id(p)][0][i] for p, i in zip(post_pop, post_idx, strict=True)])

@@ -113,8 +113,29 @@ class StaticSynapse(synapses.StaticSynapse):
         return d
 
 
+def _not_on_chip(base):
+    """A PyNN cell type the chip cannot represent: it can be built, so a script written for
+    another simulator gets as far as the mapper, which lists it among the broken rules."""
+    return type(base.__name__, (base,), {
+        "__doc__": base.__doc__ + "\n    Not on the chip (``bioloop.pynn``): its PSP depends on the "
+                   "membrane potential, which a fixed synapse code cannot follow; a network with it "
+                   "stops with a MappingError naming the cell type.\n",
+        "__module__": __name__, "translations": _identity(*base.default_parameters)})
+
+
+#: conductance-based cells: importable for scripts written for other simulators, refused by the mapper
+IF_cond_exp = _not_on_chip(cells.IF_cond_exp)
+IF_cond_alpha = _not_on_chip(cells.IF_cond_alpha)
+IF_cond_exp_gsfa_grr = _not_on_chip(cells.IF_cond_exp_gsfa_grr)
+EIF_cond_exp_isfa_ista = _not_on_chip(cells.EIF_cond_exp_isfa_ista)
+EIF_cond_alpha_isfa_ista = _not_on_chip(cells.EIF_cond_alpha_isfa_ista)
+HH_cond_exp = _not_on_chip(cells.HH_cond_exp)
+REFUSED_TYPES = (IF_cond_exp, IF_cond_alpha, IF_cond_exp_gsfa_grr, EIF_cond_exp_isfa_ista,
+                 EIF_cond_alpha_isfa_ista, HH_cond_exp)
+
 SOURCE_TYPES = (SpikeSourceArray, SpikeSourcePoisson)
 NEURON_TYPES = (IF_curr_delta, IF_curr_exp, IF_curr_alpha, ChipNeuron)
 
-__all__ = ["ChipNeuron", "IF_curr_alpha", "IF_curr_delta", "IF_curr_exp", "RecordedSpikes", "Sequence", "SpikeSourceArray",
+__all__ = ["ChipNeuron", "EIF_cond_alpha_isfa_ista", "EIF_cond_exp_isfa_ista", "HH_cond_exp", "IF_cond_alpha",
+           "IF_cond_exp", "IF_cond_exp_gsfa_grr", "IF_curr_alpha", "IF_curr_delta", "IF_curr_exp", "RecordedSpikes", "Sequence", "SpikeSourceArray",
            "SpikeSourcePoisson", "StaticSynapse"]
