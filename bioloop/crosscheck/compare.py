@@ -203,7 +203,7 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
     diff = config_differences(tested.config, ref.config)
     rounded = realised_levels(ref, diff)
     if rounded:  # the reference realises rounded levels (DACs): run the model at those levels
-        tested = chip_cls(ref.config, n_clusters=C, mismatch=False)
+        tested = chip_cls(ref.config, n_clusters=C, mismatch=False, **noc_kw)
         tested.program(program)
         diff = config_differences(tested.config, ref.config)
     if diff:
