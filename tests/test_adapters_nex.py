@@ -105,7 +105,7 @@ def test_bad_content(tmp_path, body, match):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("", "empty file"),
+    ("", "is empty"),
     ("a\ta\r\n1\t2\r\n", "appear more than once"),
     ("a\tSweep_Start\r\n1\t0\r\n", "has no partner"),
     ("Sweep_Start\tSweep_Stop\r\n0\t1\r\n", "no electrode column"),

@@ -9,29 +9,11 @@ from bioloop.chip import Chip, ChipConfig
 from bioloop.chip.config import BUFFER_OFFSET, COMPARATOR_OFFSET
 from bioloop.chip.mram import codes_to_bits, ideal_pedestal_collision, level_decoding
 from bioloop.chip.offsets import monte_carlo, sample_offsets
+from bioloop.chip.variation import IDEAL, SIGNED, THETAS, decisions, margin_mask
 
 NO_LOCAL = dict(sigma_r_local=0.0, sigma_mirror=0.0, sigma_cap=0.0, sigma_i_leak=0.0)
 
-# every (theta, s) pair: cluster c has theta = c + 1 (gen 7, ref 6 - c); row k has PSP
-# reference code k % 8, column n synapse code n % 8, so s = w - r covers -7..7
-THETAS = np.arange(1, 8)
-ROW_REFS = np.r_[np.arange(8), np.arange(8)]
-COL_CODES = np.tile(np.r_[np.arange(8), np.arange(8)], (16, 1))
-SIGNED = COL_CODES - ROW_REFS[:, None]
-IDEAL = SIGNED[None, :, :] >= THETAS[:, None, None]  # the spec: fires iff s >= theta
-
-
-def decisions(cfg: ChipConfig, seed: int, mismatch: bool = True) -> np.ndarray:
-    """FIRE of every (theta, row, column) for a single stimulus from rest."""
-    chip = Chip(cfg, n_clusters=7, seed=seed, mismatch=mismatch)
-    chip.program(COL_CODES, ROW_REFS, threshold_gen=np.full(7, 7), threshold_ref=7 - THETAS)
-    out = np.zeros((7, 16, 16), bool)
-    for k in range(16):
-        chip.reset()
-        a = np.zeros((1, 16), bool)
-        a[0, k] = True
-        out[:, k, :] = chip.run(a).fires[0]
-    return out
+# every (theta, s) pair in one programming: see bioloop.chip.variation
 
 
 # ---- firing decisions under variation (section 6) ---------------------------------------
@@ -62,8 +44,7 @@ def test_default_mismatch_flips_only_margin_decisions():
     flips (measured over 40 chips: none; with separate mirrors theta = 7 flipped 2 %), and only
     the small thresholds, whose one-alpha margin is itself small, flip at all."""
     cfg = ChipConfig()
-    margin = np.isin(SIGNED[None] - THETAS[:, None, None], (-1, 0))
-    margin = np.broadcast_to(margin, IDEAL.shape)
+    margin = margin_mask()
     flips = margin_total = 0
     for seed in range(8):
         got = decisions(cfg, seed)

@@ -4,9 +4,10 @@ Configure LSL first (:func:`configure_lsl`; the adapters do it themselves, machi
 nothing did): discovery stays on this machine unless wider scope is asked for explicitly.
 Importing this package loads neither pylsl nor liblsl and opens no socket.
 
-- :class:`LSLSpikeSource` (``bioloop.sources`` name ``lsl-spikes``): a spike-event stream in.
-- :class:`LSLVoltageSource` (``lsl-voltage``): a float32 voltage stream in, with online
-  threshold detection.
+- :class:`LSLSpikeSource` (``bioloop.sources`` name ``lsl-spikes``): a spike-event stream in,
+  from any rig (any number format, string markers, the Neural Data Simulator's layout).
+- :class:`LSLVoltageSource` (``lsl-voltage``): a voltage stream in (any number format), with
+  online threshold detection.
 - :class:`LSLStimSink` (``bioloop.sinks`` name ``lsl``): stimulation commands out.
 - :class:`SpikeEventOutlet`, :class:`ChipSpikeOutlet`: spike events / chip FIRE monitoring out.
 - :func:`play_events`: replay a recording in real time (``bioloop play``).

@@ -130,7 +130,7 @@ class InletConnection:
             raise ValueError(f"LSL stream {StreamSummary.of(info)} was found but could not be "
                              f"opened ({exc})") from exc
         self._full_xml = full.as_xml()
-        self._dtype = inlet.np_dtype
+        self._dtype = inlet.np_dtype or object  # string streams: raw bytes per value
         self.uid = info.uid()
         self._inlet = inlet
         self._refresh_clock(first=True)

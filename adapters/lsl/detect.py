@@ -1,13 +1,16 @@
 """Online threshold detection of spikes in a multi-channel voltage stream.
 
 Per channel, the noise level is the robust estimate ``sigma = median(|x - median(x)|) / 0.6745``
-(the median absolute deviation scaled to a Gaussian's standard deviation; Quiroga et al. 2004)
-over a running window of the most recent samples, refreshed every ``update`` seconds. A spike
-is a threshold crossing: the first sample of a run beyond ``threshold * sigma`` from the
-window's median, in the chosen polarity; within ``dead_time`` after a spike on a channel
-further crossings on that channel are suppressed (and counted). Detection starts once the
-window holds ``warmup`` seconds of samples. NaN values are counted, never cross, and do not
-enter the noise estimate.
+(the median absolute deviation scaled to a Gaussian's standard deviation, Quiroga et al. 2004;
+:func:`bioloop.spiketools.robust_noise`, the one estimate offline detection uses too) over a
+running window of the most recent samples, refreshed every ``update`` seconds. A spike is a
+threshold crossing: the first sample of a run beyond ``threshold * sigma`` from the window's
+median, in the chosen polarity (the crossing rule of Elephant's ``threshold_detection``, which
+offline detection uses). Crossings closer than ``dead_time`` to the channel's last kept spike
+are suppressed (and counted) by :func:`bioloop.spiketools.dead_time_mask`, the same rule offline
+detection applies, so both find the same spikes in the same signal once the noise estimates
+agree. Detection starts once the window holds ``warmup`` seconds of samples. NaN values are
+counted, never cross, and do not enter the noise estimate.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bioloop import validate as _v
+from bioloop.spiketools import dead_time_mask, robust_noise
 
 POLARITIES = ("negative", "positive", "both")
-MAD_TO_SIGMA = 1 / 0.6744897501960817  #: sigma of a Gaussian per unit median absolute deviation
 ESTIMATE_SAMPLES = 4096  #: samples per channel the noise estimate uses at most (strided)
 
 
@@ -122,9 +125,7 @@ class ThresholdDetector:
         # a strided subset keeps the refresh cheap; the MAD of 4096 Gaussian samples is within
         # about 2 % (1 s.d.) of the full window's
         window = window[:: max(1, window.shape[0] // ESTIMATE_SAMPLES)]
-        center = np.median(window, axis=0)
-        self.center = center.astype(np.float64)
-        self.sigma = np.median(np.abs(window - center), axis=0).astype(np.float64) * MAD_TO_SIGMA
+        self.center, self.sigma = robust_noise(window, axis=0)
         self._since_update = 0
 
     def _remember(self, x: np.ndarray) -> None:
@@ -203,12 +204,12 @@ class ThresholdDetector:
             out.crossings += int(rows.size)
             if rows.size:
                 keep = np.ones(rows.size, bool)
-                dead = self.config.dead_time
-                for k, (r, c) in enumerate(zip(rows.tolist(), chans.tolist(), strict=True)):
-                    if t[r] - self._last_spike[c] < dead:
-                        keep[k] = False
-                    else:
-                        self._last_spike[c] = t[r]
+                for c in np.unique(chans).tolist():
+                    sel = np.flatnonzero(chans == c)  # rows ascend: the channel's crossings in order
+                    kept = dead_time_mask(t[rows[sel]], self.config.dead_time, self._last_spike[c])
+                    keep[sel] = kept
+                    if kept.any():
+                        self._last_spike[c] = t[rows[sel[kept][-1]]]
                 out.suppressed["dead_time"] += int((~keep).sum())
                 out.times = np.concatenate([out.times, t[rows[keep]]])
                 out.channels = np.concatenate([out.channels, chans[keep].astype(np.int64)])

@@ -9,6 +9,9 @@ from bioloop import validate as _v
 from .config import applied_config, ensure_configured
 from .profile import format_name
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+
 #: how long a second look for duplicates lasts, s. liblsl answers same-machine queries from one
 #: outlet first and probes the others after MulticastMinRTT (0.5 s), so duplicates need > 0.5 s.
 AMBIGUITY_WINDOW = 0.8
@@ -31,10 +34,15 @@ def xpath_literal(value: str) -> str:
 class StreamQuery:
     """Which stream to open: any combination of ``name``, ``type``, ``source_id`` (at least one).
 
+    ``name`` and ``source_id`` match exactly; ``type`` matches case-insensitively (ASCII), as
+    rigs spell content types as they like (``SpikeEvents``, ``spikeevents``, ``Markers``).
+
     Examples
     --------
     >>> StreamQuery(name="culture").predicate()
     "name='culture'"
+    >>> StreamQuery(type="SpikeEvents").predicate()
+    "translate(type,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')='spikeevents'"
     """
 
     name: str | None = None
@@ -56,11 +64,21 @@ class StreamQuery:
         return {"name": self.name, "type": self.type, "source_id": self.source_id}
 
     def predicate(self) -> str:
-        return " and ".join(f"{k}={xpath_literal(v)}" for k, v in self.fields().items()
-                            if v is not None)
+        """The XPath 1.0 predicate liblsl resolves (``type`` folded to lower case)."""
+        parts = []
+        for key, value in self.fields().items():
+            if value is None:
+                continue
+            if key == "type":
+                folded = value.translate(str.maketrans(_UPPER, _LOWER))
+                parts.append(f"translate(type,'{_UPPER}','{_LOWER}')={xpath_literal(folded)}")
+            else:
+                parts.append(f"{key}={xpath_literal(value)}")
+        return " and ".join(parts)
 
     def describe(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.fields().items() if v is not None)
+        return ", ".join(f"{k}={v!r}" + (" (any case)" if k == "type" else "")
+                         for k, v in self.fields().items() if v is not None)
 
 
 @dataclass(frozen=True)

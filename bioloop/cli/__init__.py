@@ -27,6 +27,7 @@ VERBS = (
     "bioloop.cli.chip_cmd",
     "bioloop.cli.figures_cmd",
     "bioloop.cli.pynn_report_cmd",
+    "bioloop.cli.sweep_cmd",
 )
 VERB_GROUP = "bioloop.verbs"
 
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # e.g. piped into `head`: the reader left, which is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    return 0
+    # a verb may finish with a non-zero status of its own (sweep: 3 when a cell failed)
+    return getattr(mod, "exit_status", lambda _summary: 0)(summary)
 
 
 if __name__ == "__main__":  # pragma: no cover

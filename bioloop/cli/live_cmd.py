@@ -12,7 +12,13 @@ HELP = "run the chip in closed loop with a live LSL spike stream; stimulation go
 
 
 def add_arguments(p):
-    p.add_argument("--input-stream", required=True, metavar="NAME", help="LSL spike-event stream name")
+    p.add_argument("--input-stream", metavar="NAME", help="LSL input stream name")
+    p.add_argument("--input-type", metavar="TYPE",
+                   help="find the input stream by its LSL type instead (any case: SpikeEvents, markers)")
+    p.add_argument("--electrodes", type=int, metavar="N",
+                   help="the input names no electrodes: its indices 0..N-1 are electrodes e0..e{N-1}")
+    p.add_argument("--labels", metavar="FILE",
+                   help="electrode labels of the input, one per line in index order (# comments)")
     p.add_argument("--voltage", action="store_true",
                    help="the input is a regular-rate float32 voltage stream (online threshold detection)")
     p.add_argument("--stim-stream", default="bioloop-stim", metavar="NAME",
@@ -42,7 +48,7 @@ def run(args) -> dict:
         raise ValueError(f"--out {str(out)!r} must be a .nix file in an existing folder")
     opts = session_options(args)
     kind = "lsl-voltage" if args.voltage else "lsl-spikes"
-    source = registry.load("bioloop.sources", kind)(name=args.input_stream, timeout=args.resolve_timeout)
+    source = registry.load("bioloop.sources", kind)(**_input_options(args))
     sink = monitor = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -69,6 +75,58 @@ def run(args) -> dict:
             if out_ is not None:
                 out_.close()
         source.close()
+
+
+def _input_options(args) -> dict:
+    """What the input source is asked for: the stream, and electrodes when the stream names none."""
+    if (args.input_stream is None) == (args.input_type is None):
+        raise ValueError("give the input stream by --input-stream NAME or by --input-type TYPE (one of them)")
+    found = {"name": args.input_stream} if args.input_stream is not None else {"type": args.input_type}
+    opts = {**found, "timeout": args.resolve_timeout}
+    if args.electrodes is not None and args.labels is not None:
+        raise ValueError("give --electrodes N or --labels FILE, not both")
+    if args.electrodes is not None:
+        if args.voltage:
+            raise ValueError("--electrodes is for spike-event streams; a voltage stream has one electrode per "
+                             "channel (name them with --labels FILE)")
+        if args.electrodes < 1:
+            raise ValueError(f"--electrodes {args.electrodes} must be at least 1")
+        opts["n_electrodes"] = args.electrodes
+    if args.labels is not None:
+        opts["labels"] = read_labels(args.labels)
+    return opts
+
+
+def read_labels(path) -> tuple[str, ...]:
+    r"""Electrode labels of a text file: one per line in index order; blank lines and ``#`` comments skipped.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file holds no label, or a label twice.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+    ...     _ = fh.write("# MCS 8x8\nch_12A\n\nch_13A  # second\n")
+    >>> read_labels(fh.name)
+    ('ch_12A', 'ch_13A')
+    >>> os.unlink(fh.name)
+    """
+    text = Path(path).read_text(encoding="utf-8-sig")
+    labels = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    labels = [label for label in labels if label]
+    if not labels:
+        raise ValueError(f"--labels {str(path)!r} holds no label (one label per line, in electrode-index order)")
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if label in seen:
+            raise ValueError(f"--labels {str(path)!r} names {label!r} twice (electrodes {seen[label]} and {i})")
+        seen[label] = i
+    return tuple(labels)
 
 
 def _raise_interrupt(signum, frame):

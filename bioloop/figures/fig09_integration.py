@@ -23,14 +23,52 @@ def _program_threshold(chip: Chip, theta: int, w00: int = 0, r0: int = 0) -> Non
     chip.reset()
 
 
+def t_integ_vs_v_th(seed: int | None, *, base: ChipConfig | None = None, thetas=THETAS,
+                    v_ths=V_TH_SWEEP) -> np.ndarray:
+    """T_integ (s) of cluster 0 of one chip instance at each V_TH, for each theta (Fig. 11).
+
+    The same instance (same devices) is evaluated at every V_TH, as on a measured chip whose
+    V_TH is set from outside.
+
+    Parameters
+    ----------
+    seed : int or None
+        Seed of the instance; ``None`` is the mismatch-free chip (the nominal line).
+    base : ChipConfig, optional
+        Config whose ``v_th`` is swept (default ``ChipConfig()``).
+    thetas : sequence of int
+    v_ths : sequence of float
+        V_TH values, V.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (len(thetas), len(v_ths)).
+
+    Examples
+    --------
+    >>> t = t_integ_vs_v_th(None, thetas=(5,), v_ths=(0.8, 0.85))
+    >>> t.shape, bool(t[0, 1] > t[0, 0])
+    ((1, 2), True)
+    """
+    base = base or ChipConfig()
+    out = np.empty((len(thetas), len(v_ths)))
+    for j, vth in enumerate(v_ths):
+        cfg = base.replace(v_th=float(vth))
+        chip = Chip(cfg, mismatch=False) if seed is None else Chip(cfg, seed=seed)
+        for k, theta in enumerate(thetas):
+            _program_threshold(chip, int(theta))
+            out[k, j] = chip.t_integ()[0]
+    return out
+
+
 def fig09c_integration_time(
     out_dir: Path, *, seed: int = 0, n_instances: int = N_INSTANCES
 ) -> dict:
     """Fig. 9C / Fig. 11: T_integ vs V_TH (800-850 mV) for theta 5 and 7 on several chips.
 
-    Chip instance ``i`` has seed ``seed + i``; the same instance (same devices) is evaluated at
-    every V_TH, as on a measured chip whose V_TH is set from outside. A mismatch-free chip gives
-    the nominal line.
+    Chip instance ``i`` has seed ``seed + i`` (:func:`t_integ_vs_v_th`); a mismatch-free chip
+    gives the nominal line.
 
     Parameters
     ----------
@@ -48,16 +86,9 @@ def fig09c_integration_time(
         slope of each instance's line (ns/mV), the smallest r^2 and largest residual of the
         linear fits; and the ratio T_integ(theta 7) / T_integ(theta 5) per instance.
     """
-    base = ChipConfig()
     seeds = [seed + i for i in range(n_instances)]
-    t = {theta: np.empty((n_instances + 1, V_TH_SWEEP.size)) for theta in THETAS}  # row 0 nominal
-    for j, vth in enumerate(V_TH_SWEEP):
-        cfg = base.replace(v_th=float(vth))
-        chips = [Chip(cfg, mismatch=False)] + [Chip(cfg, seed=s) for s in seeds]
-        for theta in THETAS:
-            for i, chip in enumerate(chips):
-                _program_threshold(chip, theta)
-                t[theta][i, j] = chip.t_integ()[0]
+    curves = np.stack([t_integ_vs_v_th(None)] + [t_integ_vs_v_th(s) for s in seeds])
+    t = {theta: curves[:, k, :] for k, theta in enumerate(THETAS)}  # row 0 nominal
     x_mv = V_TH_SWEEP * 1e3
     fig, ax = new_figure(1, 1, width=7.0, height=4.5)
     a = ax[0, 0]
