@@ -241,8 +241,9 @@ def check_shared_rows(emap: ElectrodeMap, program: ChipProgram, allow: bool) -> 
     if shared and not allow:
         b, k, e = shared[0]
         raise ValueError(f"electrode {e} and a route both drive AXON row {k} of cluster {b} "
-                         f"({len(shared)} such rows); route to rows no electrode drives, or allow it "
-                         "with --allow-shared-rows (the row is then their OR, counted as merged)")
+                         f"({len(shared)} such rows); add --allow-shared-rows to drive each such row "
+                         "with their OR (a packet onto an active row is counted as merged), or use "
+                         "routes onto rows no electrode drives")
     return shared
 
 
