@@ -237,7 +237,8 @@ class ChipEquivalentBackend(CycleBatchBackend):
         r = program.routes
         if len(r) and self.noc.link_capacity is not None:
             raise ValueError(f"the {self.name} reference models links of unlimited capacity only; "
-                             f"got link_capacity = {self.noc.link_capacity}")
+                             f"got link_capacity = {self.noc.link_capacity} (--noc-link-capacity); "
+                             "drop the capacity to compare, or replay on the chip to see congestion")
         self._r_src = (r.src_cluster * N_DENDS + r.src_dend).astype(np.int64)
         self._r_dst = (r.dst_cluster * K_AXONS + r.dst_axon).astype(np.int64)
         self._r_lat = np.asarray(self.noc.latency(r.src_cluster, r.dst_cluster), np.int64).reshape(-1)

@@ -38,6 +38,9 @@ class BackendStep:
     routed_merged: int = 0  #: of those, onto a row already active in that cycle (OR)
     congestion_delayed: int = 0  #: packets that waited in a NoC link FIFO
     dropped_congestion: int = 0  #: packets dropped at a full NoC link FIFO
+    packets: int = 0  #: packets FIREs sent through TX (one per route of the firing dend)
+    congestion_delay_cycles: int = 0  #: extra cycles the delivered packets waited, summed
+    in_flight: int = 0  #: packets sent but not delivered at ``t_end`` (a level, not a count)
 
 
 class Backend(ABC):

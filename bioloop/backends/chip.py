@@ -67,7 +67,8 @@ class ChipBackend(Backend, Rewindable):
         return BackendStep(r.fires, r.axon_pulses, r.merged, r.ignored_refractory, r.t_end,
                            routed=r.routed, routed_merged=r.routed_merged,
                            congestion_delayed=r.congestion_delayed,
-                           dropped_congestion=r.dropped_congestion)
+                           dropped_congestion=r.dropped_congestion, packets=r.packets,
+                           congestion_delay_cycles=r.congestion_delay_cycles, in_flight=r.in_flight)
 
     def reset(self) -> None:
         self.chip.reset()

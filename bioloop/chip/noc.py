@@ -318,7 +318,7 @@ class NocConfig:
                              self.queue_depth)
         r, c = self.mesh
         if r * c < C:
-            raise ValueError(f"mesh {r}x{c} holds {r * c} clusters but the chip has {C}; use a mesh "
+            raise ValueError(f"mesh {r}x{c} holds {r * c} cluster{'s' if r * c != 1 else ''} but the chip has {C}; use a mesh "
                              f"of at least {C} routers (e.g. {'x'.join(map(str, squarest_mesh(C)))})")
         return self
 

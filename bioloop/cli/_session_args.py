@@ -39,21 +39,67 @@ def add_session_arguments(p, *, window: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+#: NocConfig field -> its command-line option
+NOC_OPTIONS = {"base_cycles": "--noc-base-cycles", "hop_cycles": "--noc-hop-cycles",
+               "link_capacity": "--noc-link-capacity", "queue_depth": "--noc-queue-depth"}
+
+
 def add_chip_size_arguments(p) -> None:
-    """``--clusters``, ``--mesh``, ``--allow-shared-rows``: the verbs that build a chip."""
+    """``--clusters``, ``--mesh``, the NoC's latencies and links, ``--allow-shared-rows``: the
+    verbs that build a chip."""
     p.add_argument("--clusters", type=int, metavar="C",
                    help="at least C clusters (default: what the electrodes and the network need)")
-    p.add_argument("--mesh", metavar="RxC", help="NoC mesh of routers, e.g. 4x4 (default: squarest for C)")
+    add_noc_arguments(p)
     p.add_argument("--allow-shared-rows", action="store_true",
                    help="let electrodes and routes drive the same AXON row (OR, counted as merged)")
 
 
-def chip_size_options(args) -> dict:
-    """SessionOptions fields from :func:`add_chip_size_arguments` (ValueError for a bad mesh)."""
+def add_noc_arguments(p) -> None:
+    """``--mesh`` and the NoC options (:class:`bioloop.chip.NocConfig`)."""
+    p.add_argument("--mesh", metavar="RxC", help="NoC mesh of routers, e.g. 4x4 (default: squarest for C)")
+    p.add_argument("--noc-base-cycles", type=int, metavar="N",
+                   help="cycles from a FIRE to its packets' AXON inputs with no hop, >= 1 (default 1)")
+    p.add_argument("--noc-hop-cycles", type=int, metavar="N", help="cycles added per mesh hop, >= 0 (default 0)")
+    p.add_argument("--noc-link-capacity", type=int, metavar="N",
+                   help="packets one link carries per cycle, >= 1 (default: unlimited)")
+    p.add_argument("--noc-queue-depth", type=int, metavar="N",
+                   help="with --noc-link-capacity: packets waiting in each link's FIFO, >= 0 (default 16)")
+
+
+def noc_config(args):
+    """The :class:`~bioloop.chip.NocConfig` of :func:`add_noc_arguments` (mesh included), or None
+    when none of them is given.
+
+    Raises
+    ------
+    ValueError
+        A bad mesh or value, named by its option; ``--noc-queue-depth`` without a capacity.
+    """
+    from bioloop.chip import NocConfig
     from bioloop.chip.noc import parse_mesh
 
+    given = {f: getattr(args, "noc_" + f) for f in NOC_OPTIONS if getattr(args, "noc_" + f, None) is not None}
     mesh = getattr(args, "mesh", None)
-    return {"n_clusters": getattr(args, "clusters", None), "mesh": parse_mesh(mesh) if mesh else None,
+    if not given and not mesh:
+        return None
+    if "queue_depth" in given and "link_capacity" not in given:
+        raise ValueError("--noc-queue-depth applies with --noc-link-capacity (links of unlimited capacity "
+                         "queue nothing)")
+    try:
+        return NocConfig(mesh=parse_mesh(mesh) if mesh else None, **given)
+    except ValueError as exc:
+        msg = str(exc)
+        for field, option in NOC_OPTIONS.items():
+            if msg.startswith(field + " "):
+                raise ValueError(option + msg[len(field):]) from None
+        raise
+
+
+def chip_size_options(args) -> dict:
+    """SessionOptions fields from :func:`add_chip_size_arguments` (ValueError for a bad mesh or
+    NoC value)."""
+    noc = noc_config(args)
+    return {"n_clusters": getattr(args, "clusters", None), "mesh": noc.mesh if noc else None, "noc": noc,
             "allow_shared_rows": bool(getattr(args, "allow_shared_rows", False))}
 
 
@@ -91,6 +137,12 @@ def format_summary(s: dict) -> str:
              "refused        " + ", ".join(f"{k} {v}" for k, v in s["refused"].items()),
              f"duration       {s['duration_s']:.3f} s in {s['wall_s']:.3f} s wall"
              + (f" ({s['realtime_factor']:.0f}x real time)" if s.get("realtime_factor") else "")]
+    r = s.get("routing")
+    if r and (r["routes"] or r["packets"]):
+        lines.append(f"NoC packets    {r['packets']} sent = {r['routed']} routed + {r['dropped_congestion']} "
+                     f"dropped (congestion) + {r['in_flight']} in flight at the end; {r['routed_merged']} "
+                     f"routed onto an active row (merged), {r['congestion_delayed']} delayed by congestion "
+                     f"({r['congestion_delay_cycles']} extra cycles), {r['routes']} routes")
     if "latency_ms" in s:
         lat = s["latency_ms"]
         lines.append(f"latency        p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms, max {lat['max']:.3f} ms")

@@ -1,7 +1,9 @@
 """``bioloop chip info``: the configuration and what follows from it, Table 1 of the paper
-(synapses, neurons and area of one chip and of a cluster of chips) and the NoC mesh."""
+(synapses, neurons and area of one chip and of a cluster of chips) and the NoC in use."""
 
 from __future__ import annotations
+
+from ._session_args import add_noc_arguments, noc_config
 
 #: Table 1 of Lee et al., Front. Neurosci. 19:1599144 (2025), "this work" (section 3.4)
 PAPER_TABLE1 = {
@@ -20,7 +22,7 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, help="also describe one chip instance with this seed")
     p.add_argument("--clusters", type=int, default=1, metavar="C",
                    help="clusters (chips) of the system described (Table 1: --clusters 16)")
-    p.add_argument("--mesh", metavar="RxC", help="NoC mesh of routers (default: squarest for C)")
+    add_noc_arguments(p)
 
 
 def load_config(args):
@@ -38,11 +40,10 @@ def run(args) -> dict:
     from bioloop import validate as _v
     from bioloop.chip import Chip, NocConfig
     from bioloop.chip.config import CODE_MAX
-    from bioloop.chip.noc import parse_mesh
 
     cfg = load_config(args)
     C = _v.integer("--clusters", args.clusters, lo=1, hi=65_536)
-    noc = NocConfig(mesh=parse_mesh(args.mesh) if getattr(args, "mesh", None) else None).resolve(C)
+    noc = (noc_config(args) or NocConfig()).resolve(C)
     thetas = range(1, CODE_MAX + 1)
     out = {
         "config": cfg.to_dict(),
@@ -89,8 +90,24 @@ def system_table(cfg, n_clusters: int, noc) -> dict:
     rows, cols = noc.mesh
     return {"chip": row(1), "system": row(n_clusters),
             "paper": PAPER_TABLE1.get(n_clusters),
-            "mesh": [rows, cols], "max_hops": (rows - 1) + (cols - 1),
+            "noc": noc.to_dict(), "mesh": [rows, cols], "max_hops": (rows - 1) + (cols - 1),
             "max_latency_cycles": noc.base_cycles + ((rows - 1) + (cols - 1)) * noc.hop_cycles}
+
+
+def noc_text(noc: dict) -> str:
+    """The NoC settings in one line.
+
+    Examples
+    --------
+    >>> noc_text({"mesh": [4, 4], "base_cycles": 1, "hop_cycles": 0, "link_capacity": None, "queue_depth": 16})
+    'NoC settings: latency 1 cycle + 0 per hop; links unlimited (no queue)'
+    """
+    cap = noc["link_capacity"]
+    links = ("links unlimited (no queue)" if cap is None else
+             f"links carry {cap} packet{'s' if cap != 1 else ''} per cycle, FIFO of {noc['queue_depth']} "
+             "in front of each (beyond it: dropped, counted)")
+    b = noc["base_cycles"]
+    return f"NoC settings: latency {b} cycle{'s' if b != 1 else ''} + {noc['hop_cycles']} per hop; {links}"
 
 
 def format_text(s: dict) -> str:
@@ -121,7 +138,8 @@ def format_text(s: dict) -> str:
                          + (f"{p['neurons_per_mm2']:>14d}" if "neurons_per_mm2" in p else ""))
     lines.append(f"  counting each AXON as a neuron too: {t['chip']['neurons_with_axons']} per chip")
     lines.append(f"  NoC: {t['mesh'][0]}x{t['mesh'][1]} mesh, up to {t['max_hops']} hops, "
-                 f"{t['max_latency_cycles']} cycles")
+                 f"longest latency {t['max_latency_cycles']} cycles without congestion")
+    lines.append("  " + noc_text(t["noc"]))
     if "instance" in s:
         i = s["instance"]
         lines.append(f"instance seed {i['seed']}: T_integ(theta=5) = "

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+from ._session_args import add_noc_arguments, noc_config
+
 NAME = "compare"
 HELP = "cross-check the chip model against a Brian2 reference with Elephant statistics"
 
@@ -38,8 +40,10 @@ def add_arguments(p):
     p.add_argument("--network", default="random", metavar="PRESET",
                    help="relay, burst[:K], lateral, random[:SEED] (default, seeded by --seed), "
                         "chain:L, ring:L, recurrent[:SEED], or a .npz / .toml network file")
-    p.add_argument("--clusters", type=int, default=1, metavar="N",
-                   help="clusters for --poisson (a recording uses ceil(electrodes / 16))")
+    p.add_argument("--clusters", type=int, metavar="C",
+                   help="at least C clusters (--poisson: the clusters driven, default 1; a recording: "
+                        "default ceil(electrodes / 16)); at least what the network needs, the rest internal")
+    add_noc_arguments(p)
     p.add_argument("--config", metavar="TOML", help="chip config file ([chip] table)")
     p.add_argument("--gclk", type=float, metavar="HZ", help="GCLK, 1000..50000 Hz (default: config)")
     p.add_argument("--duration", type=float, metavar="S",
@@ -79,7 +83,7 @@ def _poisson_input(args, cfg):
     duration = POISSON_DEFAULT_S if args.duration is None else args.duration
     if args.start is not None or args.format is not None or args.well is not None:
         raise ValueError("--start, --format and --well apply to a RECORDING, not to --poisson")
-    n_clusters = _v.integer("--clusters", args.clusters, lo=1, hi=4096)
+    n_clusters = _v.integer("--clusters", 1 if args.clusters is None else args.clusters, lo=1, hi=4096)
     spikes = poisson_spikes(args.poisson, duration, n_clusters, args.seed)
     aligned = align(spikes, cfg.gclk_hz)
     info = {"kind": "poisson", "rate_hz": args.poisson, "duration_s": duration,
@@ -95,9 +99,6 @@ def _recording_input(args, cfg):
     from bioloop.encoder import ElectrodeMap, Encoder, EncoderConfig, n_clusters_for, session_window
     from bioloop.types import SpikeEvents
 
-    if args.clusters != 1:
-        raise ValueError("--clusters applies to --poisson; a recording uses ceil(electrodes / 16) "
-                         "clusters")
     source_cls = registry.load("bioloop.sources", "file")
     src = source_cls(args.recording, format=args.format, well=args.well)
     events = src.read_all()
@@ -120,9 +121,12 @@ def _recording_input(args, cfg):
     return window, res.frames, res.cycle_stop, n_clusters, info
 
 
-def _network(args, n_clusters):
-    from bioloop.session.build import session_network
+def _network(args, n_input: int):
+    """The network on the chip's clusters: the input's ``n_input``, at least ``--clusters``, at
+    least what the network needs (``chain:L``, ``ring:L``), as replay sizes its chip."""
+    from bioloop.session.build import SessionOptions, chip_clusters, session_network
 
+    n_clusters = chip_clusters(n_input, SessionOptions(network=args.network, n_clusters=args.clusters))
     return session_network(args.network, n_clusters, args.seed)
 
 
@@ -140,22 +144,24 @@ def run(args) -> dict:
         spikes, frames, n_cycles, n_clusters, info = _poisson_input(args, cfg)
     else:
         spikes, frames, n_cycles, n_clusters, info = _recording_input(args, cfg)
-        # as replay sizes its chip: a chain or ring longer than the electrodes' clusters gets
-        # internal clusters, driven by routes only
-        from bioloop.networks import clusters_needed
-        n_clusters = max(n_clusters, clusters_needed(args.network))
+    # as replay sizes its chip: a chain or ring longer than the input's clusters (or --clusters)
+    # gets internal clusters, driven by routes only
     program = _network(args, n_clusters)
+    n_clusters = program.n_clusters
+    noc = noc_config(args)
     options = {"target": args.target, "cache_dir": args.cache_dir}
     if args.reference == "board" or args.board is not None:
         if args.reference != "board" or args.sweep:
             raise ValueError("--board goes with --reference board (and without --sweep)")
         options = {"board": args.board}
     result = cross_check(frames, program, cfg, reference=args.reference, until=n_cycles,
-                         reference_options=options)
+                         reference_options=options, noc=noc)
     out = result.summary()
     out["input"] = info
     out["network"] = program.name
     out["n_clusters"] = n_clusters
+    out["routes"] = len(program.routes)
+    out["noc"] = result.chip.describe.get("noc")
     sweep = None
     if args.sweep:
         sweep = gclk_sweep(spikes, program, cfg, reference=args.reference,
@@ -180,6 +186,12 @@ def format_text(s: dict) -> str:
     inp = s["input"]
     lines.append(f"input: {inp['kind']}, {inp['axon_pulses']} AXON pulses over "
                  f"{s['n_cycles']} cycles at {s['gclk_hz']:g} Hz; network {s['network']}")
+    if s.get("routes"):
+        n = s["noc"]
+        lines.append(f"routes: {s['routes']} between {s['n_clusters']} clusters on a {n['mesh'][0]}x{n['mesh'][1]} "
+                     f"mesh, {n['base_cycles']} + {n['hop_cycles']} per hop cycles, the same on both sides; "
+                     f"packets routed: chip {s['counts']['chip']['routed']}, "
+                     f"reference {s['counts']['reference']['routed']}")
     lines.append(f"{'statistic':<16} {'value':>10} {'tolerance':>10}  ok")
     for name, m in s["metrics"].items():
         v = "n/a" if m["value"] is None or (isinstance(m["value"], float) and math.isnan(m["value"])) \

@@ -55,10 +55,12 @@ def run(args) -> dict:
         sink = registry.load("bioloop.sinks", "lsl")(args.stim_stream, labels=source.labels)
         if args.monitor_stream:
             from bioloop.encoder import ElectrodeMap, n_clusters_for
+            from bioloop.session.build import chip_clusters
 
             n_clusters = (ElectrodeMap.from_file(args.map, source.labels, allow_unmapped=args.allow_unmapped).n_clusters
                           if args.map else n_clusters_for(len(source.labels)))
-            monitor = registry.load("bioloop.monitors", "lsl")(args.monitor_stream, n_clusters)
+            # every cluster of the chip, internal ones (--clusters, chain:L / ring:L) included
+            monitor = registry.load("bioloop.monitors", "lsl")(args.monitor_stream, chip_clusters(n_clusters, opts))
         timing = LiveTiming(duration=args.duration, hold=args.hold_ms * 1e-3, budget=args.budget_ms * 1e-3)
         summary = run_loop(source, opts, out, sink=sink, timing=timing, monitor=monitor,
                            source_meta={"stream": args.input_stream, "kind": kind, "clock": "LSL local_clock"})

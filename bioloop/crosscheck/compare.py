@@ -103,7 +103,7 @@ def run_side(backend: Backend, frames: AxonFrames, until: int) -> SideRun:
     step = backend.evolve(frames, until)
     wall = time.perf_counter() - t0
     return SideRun(backend.name, step.fires, wall, step.axon_pulses, step.merged,
-                   step.ignored_refractory, dict(backend.describe))
+                   step.ignored_refractory, dict(backend.describe), step.routed, step.routed_merged)
 
 
 def fires_equal(a: FireEvents, b: FireEvents) -> bool:
@@ -117,7 +117,7 @@ def fires_equal(a: FireEvents, b: FireEvents) -> bool:
 def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *, reference,
                 until: int | None = None, reference_config: ChipConfig | None = None,
                 tolerances: Tolerances | None = None, settings: MetricSettings | None = None,
-                reference_options: dict | None = None, chip="chip") -> CrossCheck:
+                reference_options: dict | None = None, chip="chip", noc=None) -> CrossCheck:
     """Run the chip model (mismatch off) and a reference on the same frames and compare.
 
     Parameters
@@ -143,6 +143,10 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
         Extra keyword arguments of the reference's constructor (e.g. ``target``).
     chip : str or type
         The tested backend; default the chip model.
+    noc : NocConfig, optional
+        The NoC carrying the program's routes, the same on both sides (a reference that does
+        not model routes gets none and refuses a program with routes); default the squarest
+        mesh, 1-cycle latency, unlimited links.
 
     Notes
     -----
@@ -190,14 +194,16 @@ def cross_check(frames: AxonFrames, program: ChipProgram, config: ChipConfig, *,
     settings = settings or MetricSettings.for_gclk(config.gclk_hz)
     C = program.n_clusters
 
-    tested = chip_cls(config, n_clusters=C, mismatch=False)
+    noc_kw = {} if noc is None else {"noc": noc}
+    tested = chip_cls(config, n_clusters=C, mismatch=False, **noc_kw)
     tested.program(program)
-    ref = ref_cls(config, n_clusters=C, mismatch=False, **(reference_options or {}))
+    ref_kw = noc_kw if getattr(ref_cls, "supports_routes", False) else {}
+    ref = ref_cls(config, n_clusters=C, mismatch=False, **(reference_options or {}), **ref_kw)
     ref.program(program)
     diff = config_differences(tested.config, ref.config)
     rounded = realised_levels(ref, diff)
     if rounded:  # the reference realises rounded levels (DACs): run the model at those levels
-        tested = chip_cls(ref.config, n_clusters=C, mismatch=False)
+        tested = chip_cls(ref.config, n_clusters=C, mismatch=False, **noc_kw)
         tested.program(program)
         diff = config_differences(tested.config, ref.config)
     if diff:

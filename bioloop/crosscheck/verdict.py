@@ -59,10 +59,13 @@ class SideRun:
     merged: int
     ignored_refractory: int
     describe: dict = field(default_factory=dict)
+    routed: int = 0  #: packets between clusters delivered as AXON inputs (routes)
+    routed_merged: int = 0  #: of those, onto a row already active in that cycle
 
     def counts(self) -> dict:
         return {"fires": len(self.fires), "axon_pulses": self.axon_pulses, "merged": self.merged,
-                "ignored_refractory": self.ignored_refractory}
+                "ignored_refractory": self.ignored_refractory, "routed": self.routed,
+                "routed_merged": self.routed_merged}
 
 
 @dataclass(frozen=True)

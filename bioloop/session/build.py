@@ -48,6 +48,7 @@ class SessionOptions:
     stim_map: str | None = None
     n_clusters: int | None = None  #: at least this many clusters (routes may need internal ones)
     mesh: tuple[int, int] | None = None  #: NoC mesh (rows, cols); default the squarest for C
+    noc: NocConfig | None = None  #: NoC latencies and links (its mesh unless ``mesh`` is given)
     allow_shared_rows: bool = False  #: electrodes and routes may drive one AXON row (OR, counted)
     backend_options: dict = field(default_factory=dict)  #: e.g. {"board": URI} for backend board
 
@@ -149,7 +150,8 @@ def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
     if backend is None:
         program = session_network(opts.network, n_clusters, opts.seed)
         backend_cls = registry.load("bioloop.backends", opts.backend)
-        noc_kw = {"noc": NocConfig(mesh=opts.mesh)} if len(program.routes) or opts.mesh else {}
+        noc = session_noc(opts)
+        noc_kw = {"noc": noc or NocConfig()} if len(program.routes) or noc is not None else {}
         backend = backend_cls(cfg, n_clusters=n_clusters, seed=opts.seed, mismatch=opts.mismatch,
                               **noc_kw, **opts.backend_options)
         backend.program(program)
@@ -187,6 +189,23 @@ def assemble(labels, t0: float, t1: float | None, opts: SessionOptions,
     return SessionParts(enc, backend, stim, program, cfg, meta)
 
 
+def session_noc(opts: SessionOptions) -> NocConfig | None:
+    """The NoC of ``opts`` (``noc`` with ``mesh`` over its mesh), or None when neither is set.
+
+    Examples
+    --------
+    >>> session_noc(SessionOptions(mesh=(2, 2), noc=NocConfig(hop_cycles=3))).to_dict()["mesh"]
+    [2, 2]
+    >>> session_noc(SessionOptions()) is None
+    True
+    """
+    if opts.noc is not None and not isinstance(opts.noc, NocConfig):
+        raise TypeError(f"SessionOptions.noc must be a NocConfig, got {type(opts.noc).__name__}")
+    if opts.mesh is None:
+        return opts.noc
+    return replace(opts.noc or NocConfig(), mesh=opts.mesh)
+
+
 def chip_clusters(electrode_clusters: int, opts: SessionOptions) -> int:
     """Clusters of the chip: what the electrodes need, at least ``--clusters``, at least what
     the network needs (``chain:L``, ``ring:L``); clusters past the electrodes are internal.
@@ -222,8 +241,9 @@ def check_shared_rows(emap: ElectrodeMap, program: ChipProgram, allow: bool) -> 
     if shared and not allow:
         b, k, e = shared[0]
         raise ValueError(f"electrode {e} and a route both drive AXON row {k} of cluster {b} "
-                         f"({len(shared)} such rows); route to rows no electrode drives, or allow it "
-                         "with --allow-shared-rows (the row is then their OR, counted as merged)")
+                         f"({len(shared)} such rows); add --allow-shared-rows to drive each such row "
+                         "with their OR (a packet onto an active row is counted as merged), or use "
+                         "routes onto rows no electrode drives")
     return shared
 
 

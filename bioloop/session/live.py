@@ -29,7 +29,7 @@ from ..encoder import SpikeFate
 from ..sinks import FireMonitor, Sink
 from ..sources import LiveSource, Source
 from ..types import AxonFrames, SpikeEvents
-from .log import SessionLog
+from .log import SessionLog, routing_of
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,29 @@ class LiveLoop:
         self.log.tick()
         target = int(math.floor((min(self.clock(), self.t_end) - self.timing.hold - self.t0) * self.g))
         if target > self.cycle:
-            self.cycle = self.backend.evolve(self._no_frames, until=target).t_end
+            step = self.backend.evolve(self._no_frames, until=target)
+            self.cycle = step.t_end
+            if len(step.fires) or step.packets or step.routed or step.dropped_congestion:
+                self._without_input(step)
+
+    def _without_input(self, step) -> None:
+        """Chip time run while no spike arrived, in which packets between clusters landed: their
+        FIREs are stimulated (or refused) like any other and logged with the NoC counts; no input
+        spike of the chunk triggered them, so their latency is not a number (NaN)."""
+        fires = step.fires
+        ready = self.clock()
+        stim = self._stimulate(fires, ready, ready - (self.t0 + step.t_end / self.g))
+        latency = None
+        if len(stim.commands):
+            if self.sink is not None:
+                self.sink.write(stim.commands)
+            latency = np.full(len(stim.commands), np.nan)
+            self.stream.blank(stim.commands)
+        if self.monitor is not None and len(fires):
+            self.monitor.write_fires(fires, time_offset=self.t0)
+        self.log.add_chunk(fires=fires, stim=stim, ignored_refractory=step.ignored_refractory,
+                           backend_merged=step.merged, routing=routing_of(step), latency=latency,
+                           latency_cycle=None if latency is None else stim.commands.source_cycle)
 
     # ---- one chunk --------------------------------------------------------------------------
     def process(self, chunk: SpikeEvents) -> None:
@@ -135,7 +157,7 @@ class LiveLoop:
         self.log.add_chunk(spikes=chunk, fates=all_fates, frames=frames, fires=fires, stim=stim,
                            ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
                            latency=latency, latency_cycle=None if latency is None else stim.commands.source_cycle,
-                           delayed=delayed)
+                           delayed=delayed, routing=routing_of(step))
 
     def _sample(self, chunk: SpikeEvents):
         """The cycle each spike is applied at: its own, or the next one the chip has not run

@@ -5,6 +5,10 @@ Each accepted chunk of a session adds one record (journaled in batches of at mos
 AXON pulses, the FIREs, the stimulation commands, the refused commands with their reasons, and
 (for live sessions) latencies and gaps. The counts add up by construction:
 ``input_spikes == axon_pulses + sum(dropped)`` and ``fires == stimulations + sum(refused)``.
+On a chip with routes, the packets between clusters add up too (``routing`` in the summary):
+``packets == routed + dropped_congestion + in_flight``, every packet a FIRE sent being delivered
+as an AXON input, dropped at a full link FIFO, or still in flight when the session ended;
+``congestion_delayed`` (and the extra cycles they waited) and ``routed_merged`` are subsets.
 """
 
 from __future__ import annotations
@@ -36,6 +40,28 @@ _FIELDS = {
     "lat": ("latency", "cycle"),
 }
 
+#: NoC counts of a chunk, summed over the session (``in_flight`` is a level: the last chunk's)
+ROUTING_COUNTS = ("packets", "routed", "routed_merged", "congestion_delayed", "congestion_delay_cycles",
+                  "dropped_congestion")
+
+
+def routing_of(step) -> dict:
+    """The NoC counts of one :class:`~bioloop.backends.base.BackendStep`, for
+    :meth:`SessionLog.add_chunk` (a backend without routes reports zeros).
+
+    Examples
+    --------
+    >>> from bioloop.backends.base import BackendStep
+    >>> from bioloop.types import FireEvents
+    >>> step = BackendStep(FireEvents([], [], [], 1e3), 0, 0, 0, 10, routed=2, packets=3, in_flight=1)
+    >>> d = routing_of(step)
+    >>> d["packets"] == d["routed"] + d["dropped_congestion"] + d["in_flight"]
+    True
+    """
+    out = {k: int(getattr(step, k, 0)) for k in ROUTING_COUNTS}
+    out["in_flight"] = int(getattr(step, "in_flight", 0))
+    return out
+
 
 @dataclass
 class SessionLog:
@@ -66,6 +92,7 @@ class SessionLog:
     wall_s: float = 0.0
     gaps: list = field(default_factory=list)
     events: list = field(default_factory=list)  #: (time, kind, text) notes: stalls, reconnects
+    routing: dict = field(default_factory=lambda: dict.fromkeys((*ROUTING_COUNTS, "in_flight"), 0))
     _parts: dict = field(default_factory=lambda: {f"{k}.{f}": [] for k, v in _FIELDS.items() for f in v})
     _pending: list = field(default_factory=list)  #: chunks not journaled yet
     _flushed: float = field(default_factory=time.monotonic)
@@ -79,8 +106,9 @@ class SessionLog:
     # ---- adding -------------------------------------------------------------------------
     def add_chunk(self, *, spikes: SpikeEvents | None = None, fates=None, frames: AxonFrames | None = None,
                   fires: FireEvents | None = None, stim=None, ignored_refractory: int = 0,
-                  backend_merged: int = 0, latency=None, latency_cycle=None, delayed: int = 0) -> None:
-        """Add one accepted chunk (any part may be missing)."""
+                  backend_merged: int = 0, latency=None, latency_cycle=None, delayed: int = 0,
+                  routing: dict | None = None) -> None:
+        """Add one accepted chunk (any part may be missing; ``routing`` from :func:`routing_of`)."""
         arrays: dict[str, np.ndarray] = {}
         if spikes is not None:
             arrays.update({"in.times": spikes.times, "in.channels": spikes.channels,
@@ -105,6 +133,8 @@ class SessionLog:
                            "lat.cycle": np.asarray(latency_cycle, np.int64)})
         meta = {"ignored_refractory": int(ignored_refractory), "backend_merged": int(backend_merged),
                 "delayed": int(delayed)}
+        if routing is not None:
+            meta.update({k: int(routing.get(k, 0)) for k in (*ROUTING_COUNTS, "in_flight")})
         self._add(arrays, meta)
         if self.journal is not None:
             self._pending.append((arrays, meta))
@@ -128,7 +158,11 @@ class SessionLog:
         else:
             keys = {k for a, _ in pending for k in a}
             arrays = {k: np.concatenate([a[k] for a, _ in pending if k in a]) for k in sorted(keys)}
-            meta = {k: sum(m[k] for _, m in pending) for k in pending[0][1]}
+            keys = {k for _, m in pending for k in m}
+            meta = {k: sum(m.get(k, 0) for _, m in pending) for k in keys if k != "in_flight"}
+            flights = [m["in_flight"] for _, m in pending if "in_flight" in m]
+            if flights:  # a level, not a count: the last chunk's
+                meta["in_flight"] = flights[-1]
         self.journal.append("chunk", meta, **arrays)
 
     def _add(self, arrays: dict, meta: dict) -> None:
@@ -138,6 +172,10 @@ class SessionLog:
         self.ignored_refractory += int(meta.get("ignored_refractory", 0))
         self.backend_merged += int(meta.get("backend_merged", 0))
         self.delayed += int(meta.get("delayed", 0))
+        for k in ROUTING_COUNTS:
+            self.routing[k] += int(meta.get(k, 0))
+        if "in_flight" in meta:
+            self.routing["in_flight"] = int(meta["in_flight"])
 
     def note(self, time: float, kind: str, text: str) -> None:
         """A counted event of the session (stall, resume, gap, reconnect)."""
@@ -224,11 +262,13 @@ class SessionLog:
             "refused": self.refused(),
             "ignored_refractory": self.ignored_refractory,
             "delayed_to_next_edge": self.delayed,
+            "routing": {"routes": len(self.meta.get("routing", {}).get("routes", ())), **self.routing},
             "duration_s": duration,
             "wall_s": self.wall_s,
             "realtime_factor": duration / self.wall_s if self.wall_s > 0 else None,
         }
         lat = self.latencies
+        lat = lat[np.isfinite(lat)]  # NaN: a command no input spike of its chunk triggered
         if lat.size:
             out["latency_ms"] = percentile_summary(lat, scale=1e3)
         if self.events:

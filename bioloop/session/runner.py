@@ -13,7 +13,9 @@ blanking the last pass's commands produce (a fixed-point iteration). A FIRE of c
 stimulated after the edge of cycle k, so it can only blank spikes of later cycles: each pass
 gets at least one more cycle right, the iteration ends, and its fixed point is the only one,
 exactly what stepping one input cycle at a time gives. That is what a backend that cannot roll
-back (a board) gets; independent blankings in one chunk are settled in the same pass.
+back (a board) gets; independent blankings in one chunk are settled in the same pass. On a
+chip with routes a packet's FIRE can come in a cycle without input, so stepping without
+rollback runs the cycles before each input cycle as a step of their own.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..encoder import Encoder, WindowEncoding
 from ..progress import progress_bar
 from ..stimulator import Stimulator
 from ..types import SpikeEvents
-from .log import SessionLog
+from .log import SessionLog, routing_of
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,7 @@ def replay(events: SpikeEvents, *, encoder: Encoder, backend: Backend, stimulato
             if loop.rewind:
                 c_end = min(c0 + chunk, win.cycle_stop)
             else:  # exact without rollback: at most one input cycle per step
-                c_end = min(int(win.cycles[loop.pos]) + 1, win.cycle_stop) if loop.pos < win.n \
-                    else win.cycle_stop
+                c_end = loop.stepped_end(c0)
             if pacing.speed:
                 lag = (c_end / g) / pacing.speed - (time.perf_counter() - wall0)
                 if lag > 0:
@@ -100,6 +101,21 @@ class _ChunkLoop:
         self.win, self.backend, self.stimulator, self.log = win, backend, stimulator, log
         self.rewind = isinstance(backend, Rewindable)
         self.pos = 0  #: first spike not yet run
+        #: whether FIREs can come in cycles without input: packets between clusters (the session's
+        #: routes, in its description) land in any cycle
+        self.routed = bool(log.meta.get("routing", {}).get("routes"))
+
+    def stepped_end(self, c0: int) -> int:
+        """Without rollback, the end of the next exact step from ``c0``: one past the next input
+        cycle. With routes, a packet's FIRE in the cycles before that input may blank it, so
+        those cycles are a step of their own first."""
+        win = self.win
+        if self.pos >= win.n:
+            return win.cycle_stop
+        nxt = int(win.cycles[self.pos])
+        if self.routed and nxt > c0:
+            return min(nxt, win.cycle_stop)
+        return min(nxt + 1, win.cycle_stop)
 
     def run(self, c0: int, c_end: int) -> int:
         """Run cycles ``c0:c_end`` exactly; returns ``c_end``."""
@@ -125,6 +141,7 @@ class _ChunkLoop:
             stimulator.set_state(saved[1])
         win.blank(stim.commands, lo)
         self.log.add_chunk(spikes=win.spikes(lo, hi), fates=enc.fates, frames=enc.frames, fires=step.fires,
-                           stim=stim, ignored_refractory=step.ignored_refractory, backend_merged=step.merged)
+                           stim=stim, ignored_refractory=step.ignored_refractory, backend_merged=step.merged,
+                           routing=routing_of(step))
         self.pos = hi
         return c_end
