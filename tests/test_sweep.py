@@ -301,7 +301,7 @@ recording = ["{rel}"]
                                                                                 (1, 1000.0)]
     c = spec.cells[0]
     assert c.params["chip"] == {"r_ap": 20e3}
-    assert c.params["recording"]["path"] == str(recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5")
+    assert Path(c.params["recording"]["path"]) == (recordings_dir / "hiPSN_tc65_d27_spikes6sd.h5").resolve()
     assert c.axes()["chip.r_ap"] == 20e3
     # the key depends on the parameters only: 1000 and 1000.0 are the same cell
     again = from_dict({"kind": "replay", "cells": [{"gclk_hz": 1000, "chip": {"r_ap": 20000.0},
