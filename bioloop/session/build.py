@@ -306,15 +306,7 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path | None = Non
     """
     jpath = None
     if out is not None:
-        out = Path(out)
-        if out.suffix != ".nix":
-            raise ValueError(f"--out {str(out)!r} must end in .nix")
-        if not out.parent.is_dir():
-            raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
-        jpath = journal_path_for(out)
-        if jpath.exists():
-            raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
-                             f"session with 'bioloop recover {jpath}' or delete it")
+        out, jpath = _session_paths(out)
     parts = build(events, opts, source_meta)
     warmup_s = parts.warm_up()
     journal = JournalWriter(jpath) if jpath is not None else None
@@ -336,6 +328,21 @@ def run_replay(events: SpikeEvents, opts: SessionOptions, out: Path | None = Non
     return summary
 
 
+def _session_paths(out) -> tuple[Path, Path]:
+    """The session file ``out`` and its journal, checked before a session starts: a ``.nix``
+    name in an existing folder, and no journal of an earlier session in the way."""
+    out = Path(out)
+    if out.suffix != ".nix":
+        raise ValueError(f"--out {str(out)!r} must end in .nix")
+    if not out.parent.is_dir():
+        raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
+    jpath = journal_path_for(out)
+    if jpath.exists():
+        raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
+                         f"session with 'bioloop recover {jpath}' or delete it")
+    return out, jpath
+
+
 def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
              source_meta: dict | None = None, keep_journal: bool = False, monitor=None) -> dict:
     """Run the closed loop on a live ``source`` (a :class:`~bioloop.sources.LiveSource`: LSL, or a
@@ -350,15 +357,7 @@ def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
 
     if not isinstance(source, LiveSource):
         raise TypeError(f"a live session needs a LiveSource (with a clock), got {type(source).__name__}")
-    out = Path(out)
-    if out.suffix != ".nix":
-        raise ValueError(f"--out {str(out)!r} must end in .nix")
-    if not out.parent.is_dir():
-        raise ValueError(f"folder {str(out.parent)!r} for --out does not exist")
-    jpath = journal_path_for(out)
-    if jpath.exists():
-        raise ValueError(f"a journal {str(jpath)!r} from an earlier session is in the way; turn it into a "
-                         f"session with 'bioloop recover {jpath}' or delete it")
+    out, jpath = _session_paths(out)
     timing = timing or LiveTiming()
     labels = source.labels
     # the backend is made and programmed once, and the kernels loaded, before the session starts;
