@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
+from backend_helpers import OneCycleAtATime
 
-from bioloop.backends.base import Backend
 from bioloop.backends.chip import ChipBackend
 from bioloop.chip import NocConfig
 from bioloop.cli import main
@@ -85,28 +85,6 @@ class CountingRestores(ChipBackend):
         super().restore(state)
 
 
-class NoRewind(Backend):
-    """The chip model without rollback: the runner steps one input cycle at a time."""
-
-    name = "chip-no-rewind"
-
-    def __init__(self, inner):
-        super().__init__(inner.config, n_clusters=inner.n_clusters, seed=inner.seed, mismatch=inner.mismatch)
-        self.inner = inner
-
-    def program(self, program):
-        self.inner.program(program)
-
-    def read_image(self):
-        return self.inner.read_image()
-
-    def evolve(self, frames, until):
-        return self.inner.evolve(frames, until)
-
-    def reset(self):
-        self.inner.reset()
-
-
 @pytest.mark.parametrize("noc", [None, NocConfig(link_capacity=1, queue_depth=1, hop_cycles=1)],
                          ids=["unlimited", "finite-links"])
 def test_rollbacks_count_no_packet_twice(noc):
@@ -124,7 +102,7 @@ def test_rollbacks_count_no_packet_twice(noc):
             backend.program(parts.program)
             CountingRestores.restores = 0
         else:
-            backend = NoRewind(inner) if how == "stepped" else inner
+            backend = OneCycleAtATime(inner) if how == "stepped" else inner
         log = SessionLog(culture.labels, opts.gclk_hz, inner.n_clusters, parts.meta)
         replay(culture, encoder=parts.encoder, backend=backend, stimulator=parts.stimulator, log=log,
                pacing=Pacing(chunk_s=0.003 if how == "tiny-chunks" else 5.0))

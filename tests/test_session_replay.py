@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_helpers import OneCycleAtATime
 
-from bioloop.backends.base import Backend
-from bioloop.backends.chip import ChipBackend
 from bioloop.encoder import SpikeFate
 from bioloop.session import SessionLog, read_journal
 from bioloop.session.build import SessionOptions, build, run_replay
 from bioloop.session.runner import replay
 from bioloop.synthetic import synthetic_culture
 from bioloop.types import SpikeEvents
-
-
-class OneCycleAtATime(Backend):
-    """The chip model without rollback: the runner must fall back to exact per-input-cycle steps."""
-
-    name = "chip-no-rewind"
-
-    def __init__(self, inner: ChipBackend):
-        super().__init__(inner.config, n_clusters=inner.n_clusters, seed=inner.seed, mismatch=inner.mismatch)
-        self.inner = inner
-
-    def program(self, program):
-        self.inner.program(program)
-
-    def read_image(self):
-        return self.inner.read_image()
-
-    def evolve(self, frames, until):
-        return self.inner.evolve(frames, until)
-
-    def reset(self):
-        self.inner.reset()
 
 
 def _run(events, opts, *, rewind=True):
