@@ -169,6 +169,20 @@ class BoardDriver:
         raise BoardError(f"{self.where}: board refused {REG_NAMES.get(reg, hex(reg))}: "
                          f"error 0x{code:02x} {P.error_name(code)}")
 
+    def _link_fault(self, exc: Exception, reg: int, seq: int, *, last: bool) -> None:
+        """Count one failed transaction and decide whether it may be tried again: a timeout
+        may; a NAK of the address byte may, but on the last attempt means no device answers; a
+        NAK later in the frame is diagnosed (it raises when the board refused the frame)."""
+        if isinstance(exc, I2CTimeout):
+            self.link.timeouts += 1
+            return
+        if exc.index == 0:
+            self.link.naks += 1
+            if last:
+                raise self._absent() from None
+            return
+        self._diagnose(reg, seq, exc)
+
     def write(self, reg: int, payload: bytes = b"", *, unsequenced: bool = False) -> None:
         """Send one write frame, recovering from link faults (counted in :attr:`link`)."""
         for attempt in range(self.retries + 1):
@@ -178,16 +192,8 @@ class BoardDriver:
                 self.link.retries += 1
             try:
                 self._tx_write(frame)
-            except I2CNak as exc:
-                self.link.naks += exc.index == 0
-                if exc.index == 0 and attempt == self.retries:
-                    raise self._absent() from None
-                if exc.index == 0:
-                    continue
-                self._diagnose(reg, seq, exc)
-                continue
-            except I2CTimeout:
-                self.link.timeouts += 1
+            except (I2CNak, I2CTimeout) as exc:
+                self._link_fault(exc, reg, seq, last=attempt == self.retries)
                 continue
             if not unsequenced:
                 self.seq = seq
@@ -204,16 +210,8 @@ class BoardDriver:
                 self.link.retries += 1
             try:
                 raw = self._tx_write_read(P.read_request(self.address, reg, seq, n), n + 3)
-            except I2CNak as exc:
-                self.link.naks += exc.index == 0
-                if exc.index == 0 and attempt == self.retries:
-                    raise self._absent() from None
-                if exc.index == 0:
-                    continue
-                self._diagnose(reg, seq, exc)
-                continue
-            except I2CTimeout:
-                self.link.timeouts += 1
+            except (I2CNak, I2CTimeout) as exc:
+                self._link_fault(exc, reg, seq, last=attempt == self.retries)
                 continue
             if not P.check_response(self.address, raw) or raw[1] != seq:
                 self.link.crc_errors += 1  # asked again with the same SEQ: answered from cache
