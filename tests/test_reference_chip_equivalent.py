@@ -248,6 +248,25 @@ def test_brian2_preferences_are_restored_after_a_run():
         brian2.prefs["codegen.target"] = before["codegen.target"]
 
 
+def test_objects_alive_before_a_run_are_left_out_of_brians_collections_then_restored(tmp_path):
+    import gc
+
+    from bioloop.reference_models.brian2_target import brian2_run
+
+    assert gc.get_freeze_count() == 0
+    with brian2_run("numpy", "chip_equivalent", tmp_path) as _:
+        assert gc.get_freeze_count() > 0  # what lived before the run is not scanned again
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a caller that froze the collector itself keeps it frozen
+    try:
+        n = gc.get_freeze_count()
+        with brian2_run("numpy", "chip_equivalent", tmp_path) as _:
+            pass
+        assert gc.get_freeze_count() == n
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.slow
 def test_cython_target_gives_the_chip_spikes_too(tmp_path, rng):
     # the compiled target must not change a single decision (no fast-math, no FMA); compiled
