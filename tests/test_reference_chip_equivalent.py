@@ -259,10 +259,9 @@ def test_objects_alive_before_a_run_are_left_out_of_brians_collections_then_rest
     assert gc.get_freeze_count() == 0
     gc.freeze()  # a caller that froze the collector itself keeps it frozen
     try:
-        n = gc.get_freeze_count()
         with brian2_run("numpy", "chip_equivalent", tmp_path) as _:
             pass
-        assert gc.get_freeze_count() == n
+        assert gc.get_freeze_count() > 0  # not unfrozen (objects freed meanwhile leave it)
     finally:
         gc.unfreeze()
 
