@@ -966,9 +966,11 @@ class StreamEncoding:
         self.n_slots = max(emap.n_clusters, 1) * K_AXONS
         self._extra = float(cfg.blanking)
         self._global = cfg.blanking_scope == "global"
-        self._ts = np.zeros(0)
-        self._te = np.zeros(0)
-        self._el = np.zeros(0, np.int64)
+        # blanking windows [ts, te) of electrode el (-1: every electrode), the first _nw in use
+        self._ts = np.zeros(64)
+        self._te = np.zeros(64)
+        self._el = np.zeros(64, np.int64)
+        self._nw = 0
 
     def cycles_of(self, times: np.ndarray) -> np.ndarray:
         """GCLK cycle of each time (as :meth:`Encoder.cycle_of` from the session's start)."""
@@ -976,31 +978,38 @@ class StreamEncoding:
 
     def encode(self, times: np.ndarray, chans: np.ndarray, cycles: np.ndarray) -> tuple[np.ndarray, AxonFrames]:
         """Fates (int8 :class:`SpikeFate`) of sorted spikes sampled at ``cycles``, and their pulses."""
-        if self._te.size > 64:  # windows over before this chunk can blank nothing more
-            keep = self._te > times[0] if times.size else self._te > -math.inf
-            self._ts, self._te, self._el = self._ts[keep], self._te[keep], self._el[keep]
-        fates = np.empty(times.size, np.int8)
-        keys = np.empty(times.size, np.int64)
-        n = _encode_stream(times, chans, cycles, self.t0, self.t1, self._cluster, self._axon, self._mapped,
-                           self._ts, self._te, self._el, self._global, self.n_slots, fates, keys)
-        keys = keys[:n]
-        slot = keys % self.n_slots
-        return fates, _trusted(AxonFrames, cycles=keys // self.n_slots, cluster=slot // K_AXONS,
-                               axon=slot % K_AXONS, gclk_hz=self.gclk_hz)
+        if self._nw > 32 and times.size:  # windows over before this chunk can blank nothing more
+            keep = np.flatnonzero(self._te[:self._nw] > times[0])
+            self._nw = m = keep.size
+            self._ts[:m], self._te[:m], self._el[:m] = self._ts[keep], self._te[keep], self._el[keep]
+        fates, cyc, clu, ax = _encode_stream(times, chans, cycles, self.t0, self.t1, self._cluster, self._axon,
+                                             self._mapped, self._ts, self._te, self._el, self._nw, self._global,
+                                             self.n_slots)
+        return fates, _trusted(AxonFrames, cycles=cyc, cluster=clu, axon=ax, gclk_hz=self.gclk_hz)
 
     def blank(self, commands: StimCommands) -> None:
         """Keep the blanking windows of delivered ``commands`` (see :meth:`Encoder.blanking_for`)."""
-        if len(commands):
-            dur = 2 * commands.phase_width + commands.interphase
-            self._ts = np.concatenate([self._ts, commands.times])
-            self._te = np.concatenate([self._te, commands.times + dur + self._extra])
-            self._el = np.concatenate([self._el, commands.electrode])
+        n = len(commands)
+        if n == 0:
+            return
+        if self._nw + n > self._ts.size:
+            grow = self._nw + n
+            self._ts, self._te, self._el = (np.concatenate([a, np.zeros(grow, a.dtype)])
+                                            for a in (self._ts, self._te, self._el))
+        w = slice(self._nw, self._nw + n)
+        self._ts[w] = commands.times
+        self._te[w] = commands.times + (2 * commands.phase_width + commands.interphase) + self._extra
+        self._el[w] = commands.electrode
+        self._nw += n
 
 
 @numba.njit(cache=True)
-def _encode_stream(times, chans, cycles, t0, t1, cluster, axon, mapped, ts, te, wel, global_scope, n_slots,
-                   fates, keys):
-    """The rules of :class:`Encoder` for one chunk of a stream; pulse keys sorted into ``keys``."""
+def _encode_stream(times, chans, cycles, t0, t1, cluster, axon, mapped, ts, te, wel, n_windows, global_scope,
+                   n_slots):
+    """The rules of :class:`Encoder` for one chunk of a stream: each spike's fate, and the pulses
+    (cycle, cluster, axon) sorted. Blanking windows are ``[ts[w], te[w])`` for ``w < n_windows``."""
+    fates = np.empty(times.size, np.int8)
+    keys = np.empty(times.size, np.int64)
     seen_slot = np.full(times.size, -1, np.int64)
     n = 0
     for i in range(times.size):
@@ -1013,14 +1022,14 @@ def _encode_stream(times, chans, cycles, t0, t1, cluster, axon, mapped, ts, te, 
             fates[i] = 2  # UNMAPPED
             continue
         blank = False
-        for w in range(ts.size):
+        for w in range(n_windows):
             if ts[w] <= t < te[w] and (global_scope or wel[w] == -1 or wel[w] == e):
                 blank = True
                 break
         if blank:
             fates[i] = 3  # BLANKED
             continue
-        k = cycles[i] * n_slots + cluster[e] * 16 + axon[e]
+        k = cycles[i] * n_slots + cluster[e] * K_AXONS + axon[e]
         dup = False
         for j in range(n):
             if seen_slot[j] == k:
@@ -1033,8 +1042,9 @@ def _encode_stream(times, chans, cycles, t0, t1, cluster, axon, mapped, ts, te, 
         seen_slot[n] = k
         keys[n] = k
         n += 1
-    keys[:n] = np.sort(keys[:n])
-    return n
+    keys = np.sort(keys[:n])
+    slot = keys % n_slots
+    return fates, keys // n_slots, slot // K_AXONS, slot % K_AXONS
 
 
 def n_clusters_for(n_electrodes: int) -> int:

@@ -420,20 +420,38 @@ class Stimulator:
             raise TypeError(f"config must be a StimulatorConfig, got {type(config).__name__}")
         self._config = config
         static = config.limit_violations()  # refusals that apply to every command
-        self._static = _CODE[static[0]] if static else None
+        self._static = _CODE[static[0]] if static else -1
+        # the waveform of a one-command result (the live loop's usual case), shared read-only
+        self._one = tuple(_read_only(np.full(1, x)) for x in (config.signed_amplitude, config.phase_width,
+                                                               config.interphase))
 
     # ---- state ---------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every earlier command."""
         self._last = np.full(self.stim_map.max_electrode + 1, np.nan)  #: last delivery per electrode
-        self._recent = np.zeros(0)  #: deliveries of the last second, sorted
+        self._set_recent(np.zeros(0))
         self._t_last: float | None = None
+
+    def _set_recent(self, recent: np.ndarray) -> None:
+        """Deliveries of the last second (sorted) are ``_buf[_lo:_hi]``; the buffer has room to
+        append a batch's deliveries in place (:meth:`_room`)."""
+        self._buf = np.empty(max(2 * recent.size, 256))
+        self._buf[:recent.size] = recent
+        self._lo, self._hi = 0, int(recent.size)
+
+    def _room(self, n: int) -> None:
+        """Make room for ``n`` more deliveries at the end of the buffer."""
+        if self._buf.size - self._hi < n:
+            live = self._buf[self._lo:self._hi]
+            self._buf = np.empty(max(2 * (live.size + n), 256))
+            self._buf[:live.size] = live
+            self._lo, self._hi = 0, int(live.size)
 
     def get_state(self) -> StimulatorState:
         """A snapshot of the state; :meth:`set_state` with it restores this moment exactly."""
         done = np.flatnonzero(~np.isnan(self._last))
         return StimulatorState(tuple(zip(done.tolist(), self._last[done].tolist(), strict=True)),
-                               tuple(self._recent.tolist()), self._t_last)
+                               tuple(self._buf[self._lo:self._hi].tolist()), self._t_last)
 
     def set_state(self, state: StimulatorState) -> None:
         """Restore a snapshot from :meth:`get_state` (e.g. to roll back a chunk)."""
@@ -443,7 +461,7 @@ class Stimulator:
         self._last = np.full(n, np.nan)
         for e, t in state.last_time:
             self._last[int(e)] = float(t)
-        self._recent = np.sort(np.asarray(state.recent, np.float64))
+        self._set_recent(np.sort(np.asarray(state.recent, np.float64)))
         self._t_last = state.t_last
 
     # ---- processing ----------------------------------------------------------------------
@@ -484,26 +502,20 @@ class Stimulator:
             if np.any(key[1:] < key[:-1]):  # backends give them sorted; others may not
                 order = np.lexsort((dend, clu, cyc))
                 cyc, clu, dend = cyc[order], clu[order], dend[order]
-        times = cfg.time_origin + cyc / fires.gclk_hz + cfg.delay
-        if n and self._t_last is not None and times[0] < self._t_last - TIME_TOL:
-            raise ValueError(f"FIRE at {times[0]:.9g} s comes before the last one processed "
-                             f"({self._t_last:.9g} s); to redo a chunk, restore the state saved "
-                             "before it with set_state()")
-        tab = self.stim_map.table
-        if n and clu.max() < tab.shape[0] and dend.max() < N_DENDS:
-            electrode = tab[clu, dend]
-        else:
-            electrode = self.stim_map.electrode_of(clu, dend)
-        code = np.full(n, -1, np.int8)
-        code[electrode < 0] = _CODE["unmapped"]
-        static = self._static
-        if static is not None:  # the same waveform for every command
-            code[electrode >= 0] = static
-        elif n:
-            self._check_timing(times, electrode, code)
+        if n and self._t_last is not None:
+            first = cfg.time_origin + int(cyc[0]) / fires.gclk_hz + cfg.delay
+            if first < self._t_last - TIME_TOL:
+                raise ValueError(f"FIRE at {first:.9g} s comes before the last one processed "
+                                 f"({self._t_last:.9g} s); to redo a chunk, restore the state saved "
+                                 "before it with set_state()")
+        self._room(n)
+        times, electrode, code, n_ok, self._lo, self._hi = _decide(
+            cyc, clu, dend, float(fires.gclk_hz), cfg.time_origin, cfg.delay, self.stim_map.table, self._static,
+            self._last, self._buf, self._lo, self._hi, cfg.min_interval - TIME_TOL, int(cfg.rate_cap),
+            RATE_WINDOW - TIME_TOL, RATE_WINDOW - TIME_TOL)
         if n:
             self._t_last = float(times[-1])
-        return self._result(times, clu, dend, electrode, code, cyc)
+        return self._result(times, clu, dend, electrode, code, cyc, n_ok)
 
     def refuse(self, fires: FireEvents, reason: str) -> StimResult:
         """Refuse every FIRE of ``fires`` for ``reason`` (counted, never silent; the state is kept).
@@ -528,16 +540,16 @@ class Stimulator:
         times = self.stim_times(fires)
         electrode = self.stim_map.electrode_of(fires.cluster, fires.dend)
         code = np.full(len(fires), _CODE[reason], np.int8)
-        return self._result(times, fires.cluster, fires.dend, electrode, code, fires.cycles)
+        return self._result(times, fires.cluster, fires.dend, electrode, code, fires.cycles, 0)
 
-    def _result(self, times, clu, dend, electrode, code, cyc) -> StimResult:
+    def _result(self, times, clu, dend, electrode, code, cyc, n_ok: int) -> StimResult:
+        """The result of FIREs given their codes (-1: accepted; ``n_ok`` of them)."""
         cfg = self.config
-        ok = code < 0
-        n_ok = int(np.count_nonzero(ok))
         if n_ok == code.size:  # the usual case: nothing refused
             cmd_t, cmd_e, cmd_c, acc_clu, acc_dend = times, electrode, cyc, clu, dend
             refused, counts = _NO_REFUSAL, dict(_ZERO_COUNTS)
         else:
+            ok = code < 0
             cmd_t, cmd_e, cmd_c, acc_clu, acc_dend = times[ok], electrode[ok], cyc[ok], clu[ok], dend[ok]
             bad = ~ok
             rcode = code[bad]
@@ -547,64 +559,82 @@ class Stimulator:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("stimulator refused %d of %d commands: %s", rcode.size, code.size,
                           {k: v for k, v in counts.items() if v})
-        commands = _trusted(StimCommands, times=cmd_t, electrode=cmd_e,
-                            amplitude=np.full(n_ok, cfg.signed_amplitude), phase_width=np.full(n_ok, cfg.phase_width),
-                            interphase=np.full(n_ok, cfg.interphase), source_cycle=cmd_c)
-        return StimResult(commands, acc_clu, acc_dend, refused, counts, int(code.size))
-
-    def _check_timing(self, times, electrode, code) -> None:
-        """Per-electrode minimum interval, then the global rate cap, command by command."""
-        cfg = self.config
-        todo = np.flatnonzero(code < 0)
-        if todo.size == 0:
-            return
-        need = int(electrode[todo].max()) + 1
-        if need > self._last.size:
-            self._last = np.concatenate([self._last, np.full(need - self._last.size, np.nan)])
-        recent = np.empty(self._recent.size + todo.size)
-        recent[:self._recent.size] = self._recent
-        out = np.zeros(todo.size, np.int8)
-        if todo.size == code.size:  # nothing refused yet (the usual case): no copies
-            t, e = np.ascontiguousarray(times), np.ascontiguousarray(electrode)
+        if n_ok == 1:
+            amp, pw, ip = self._one
         else:
-            t, e = times[todo], electrode[todo]
-        n_recent = _timing_kernel(t, e, self._last, recent, self._recent.size, cfg.min_interval - TIME_TOL,
-                                  int(cfg.rate_cap), RATE_WINDOW - TIME_TOL, out)
-        if out.any():
-            code[todo[out == 1]] = _CODE["min_interval"]
-            code[todo[out == 2]] = _CODE["rate_cap"]
-        recent = recent[:n_recent]
-        # later FIREs come at or after times[-1]: deliveries older than the window can go
-        cutoff = float(times[-1]) - RATE_WINDOW + TIME_TOL
-        self._recent = recent[np.searchsorted(recent, cutoff, side="right"):]
+            amp, pw, ip = (np.full(n_ok, cfg.signed_amplitude), np.full(n_ok, cfg.phase_width),
+                           np.full(n_ok, cfg.interphase))
+        commands = _trusted(StimCommands, times=cmd_t, electrode=cmd_e, amplitude=amp, phase_width=pw,
+                            interphase=ip, source_cycle=cmd_c)
+        return StimResult(commands, acc_clu, acc_dend, refused, counts, int(code.size))
 
 
 _ZERO_COUNTS = dict.fromkeys(REFUSAL_REASONS, 0)
 _NO_REFUSAL = Refusals()
 
 
-@numba.njit(cache=True)
-def _timing_kernel(times, electrode, last, recent, n_recent, min_iv, cap, window, code):
-    """Sequential timing limits; ``code`` gets 1 (min_interval) or 2 (rate_cap) per refusal.
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
-    ``recent[:n_recent]`` holds earlier deliveries (sorted); accepted ones are appended. Returns
-    the new ``n_recent``.
+
+_UNMAPPED, _MIN_INTERVAL, _RATE_CAP = _CODE["unmapped"], _CODE["min_interval"], _CODE["rate_cap"]
+
+
+@numba.njit(cache=True)
+def _decide(cyc, clu, dend, gclk_hz, origin, delay, table, static, last, buf, lo, hi, min_iv, cap, window,
+            keep):
+    """The stimulator's rules, FIRE by FIRE in order (the one place they are applied).
+
+    Each FIRE's stimulation time is ``origin + cycle / gclk_hz + delay`` and its electrode
+    ``table[cluster, dend]`` (-1 outside the table). It is refused (``code`` >= 0) when it
+    has no electrode (unmapped), when every command breaks a waveform limit (``static`` >= 0),
+    when its electrode had a delivery less than ``min_iv`` before (min_interval), or when
+    ``cap`` deliveries already lie in the sliding window ``(t - window, t]`` (rate_cap); else
+    it is delivered: ``last[electrode]`` and the deliveries ``buf[lo:hi]`` (sorted, with room
+    at the end) take it. Deliveries more than ``keep`` before the last FIRE are then dropped.
+
+    Returns ``(times, electrode, code, accepted, lo, hi)`` (``code`` -1 where accepted).
     """
-    start = 0
-    for i in range(times.size):
-        t = times[i]
-        e = electrode[i]
+    n = cyc.size
+    times = np.empty(n)
+    electrode = np.empty(n, np.int64)
+    code = np.full(n, -1, np.int8)
+    accepted = 0
+    timed = False
+    start = lo
+    for i in range(n):
+        t = origin + cyc[i] / gclk_hz + delay
+        times[i] = t
+        c = clu[i]
+        d = dend[i]
+        e = -1
+        if 0 <= c < table.shape[0] and 0 <= d < table.shape[1]:
+            e = table[c, d]
+        electrode[i] = e
+        if e < 0:
+            code[i] = _UNMAPPED
+            continue
+        if static >= 0:
+            code[i] = static
+            continue
+        timed = True
         prev = last[e]
         if not np.isnan(prev) and t - prev < min_iv:
-            code[i] = 1
+            code[i] = _MIN_INTERVAL
             continue
         # deliveries at or before t - 1 s fall out of the window (t - 1 s, t]
-        while start < n_recent and recent[start] <= t - window:
+        while start < hi and buf[start] <= t - window:
             start += 1
-        if n_recent - start >= cap:
-            code[i] = 2
+        if hi - start >= cap:
+            code[i] = _RATE_CAP
             continue
         last[e] = t
-        recent[n_recent] = t
-        n_recent += 1
-    return n_recent
+        buf[hi] = t
+        hi += 1
+        accepted += 1
+    if timed:  # later FIREs come at or after times[-1]: deliveries older than the window can go
+        cutoff = times[n - 1] - keep
+        while lo < hi and buf[lo] <= cutoff:
+            lo += 1
+    return times, electrode, code, accepted, lo, hi

@@ -48,8 +48,7 @@ def _trusted(cls, **fields):
     """Build a frozen container without re-validating: for arrays a stage has just made itself
     with the right dtypes (hot paths). Everything from outside goes through ``cls(...)``."""
     obj = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
+    obj.__dict__.update(fields)  # the containers are plain (not slotted) frozen dataclasses
     return obj
 
 

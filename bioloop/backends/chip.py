@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..chip import Chip, NocConfig
-from ..types import AxonFrames, ChipProgram
+from ..types import AxonFrames, ChipProgram, _trusted
 from .base import Backend, BackendStep, Rewindable
 
 
@@ -64,6 +64,9 @@ class ChipBackend(Backend, Rewindable):
 
     def evolve(self, frames: AxonFrames, until: int) -> BackendStep:
         r = self.chip.run_events(frames, until=until)
+        if not self.chip.has_routes:  # no NoC counts to carry (the others keep their zero defaults)
+            return _trusted(BackendStep, fires=r.fires, axon_pulses=r.axon_pulses, merged=r.merged,
+                            ignored_refractory=r.ignored_refractory, t_end=r.t_end)
         return BackendStep(r.fires, r.axon_pulses, r.merged, r.ignored_refractory, r.t_end,
                            routed=r.routed, routed_merged=r.routed_merged,
                            congestion_delayed=r.congestion_delayed,

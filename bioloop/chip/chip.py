@@ -72,12 +72,6 @@ class RunResult:
         return FireEvents.from_dense(self.fires, gclk_hz, self.t0)
 
 
-#: the group arrays of an empty batch (shared; the kernels only read them)
-_NO_INT = np.zeros(0, np.int64)
-_ZERO_START = np.zeros(1, np.int64)
-_ONE_GROUP = np.array([0, 1], np.int64)
-
-
 @dataclass(frozen=True)
 class EventResult:
     """Output of :meth:`Chip.run_events`: FIRE events and what the chip did not use.
@@ -163,11 +157,7 @@ class Chip:
 
     def __init__(self, config: ChipConfig | None = None, *, n_clusters: int = 1,
                  seed: int | None = None, mismatch: bool = True, noc: NocConfig | None = None):
-        if config is None:
-            config = ChipConfig()
-        if not isinstance(config, ChipConfig):
-            raise TypeError(f"config must be a ChipConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = ChipConfig() if config is None else config
         self._empty_fires: FireEvents | None = None  #: what a batch without FIREs gives (_no_fires)
         self.n_clusters = _v.integer("n_clusters", n_clusters, lo=1, hi=65_536)
         if seed is not None:
@@ -499,11 +489,25 @@ class Chip:
         """Absolute refractory cycles left (C, N)."""
         return self._refr.copy()
 
+    @property
+    def config(self) -> ChipConfig:
+        """Analog and timing parameters."""
+        return self._config
+
+    @config.setter
+    def config(self, config: ChipConfig) -> None:
+        if not isinstance(config, ChipConfig):
+            raise TypeError(f"config must be a ChipConfig, got {type(config).__name__}")
+        self._config = config
+        # what every kernel call needs, derived once
+        self._lateral = np.asarray(config.lateral_neighbours, np.int64)
+        self._leak_every = config.leak_mode == "every_cycle"
+        self._gclk = float(config.gclk_hz)
+
     def _kernel_args(self):
         cfg = self.config
-        lateral = np.asarray(cfg.lateral_neighbours, np.int64)
         return (self._vth, self._leak_step, self._v_rest, self._v_rfr, self._v_lat, float(cfg.v_dd),
-                int(cfg.n_abs), lateral)
+                int(cfg.n_abs), self._lateral)
 
     # ---- running ------------------------------------------------------------------------
     def run(self, axons, *, record: bool = False) -> RunResult:
@@ -543,7 +547,7 @@ class Chip:
         v_rec = np.zeros((T, C, N_DENDS) if record else (1, 1, 1))
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
-        leak_every = self.config.leak_mode == "every_cycle"
+        leak_every = self._leak_every
         t0 = self.cycle
         rt = self._noc_rt
         if rt is None:
@@ -566,7 +570,7 @@ class Chip:
         if np.any(lag):
             for c in np.nonzero(lag)[0]:
                 kernels._idle(int(c), int(lag[c]), self._v, self._pend, self._refr,
-                              self.config.leak_mode == "every_cycle")
+                              self._leak_every)
             self._last[:] = self.cycle
 
     def run_events(self, frames, *, until: int | None = None) -> EventResult:
@@ -591,15 +595,6 @@ class Chip:
             raise ValueError(f"frames are aligned to gclk_hz = {frames.gclk_hz:g} but the chip runs at "
                              f"gclk_hz = {self.config.gclk_hz:g}")
         cyc, clu, ax = frames.cycles, frames.cluster, frames.axon
-        if cyc.size:
-            if cyc[0] < self.cycle:
-                raise ValueError(f"event at cycle {int(cyc[0])} is before the chip's current cycle "
-                                 f"{self.cycle}")
-            if clu.max() >= self.n_clusters:
-                raise ValueError(f"event for cluster {int(clu.max())}; this chip has clusters "
-                                 f"0..{self.n_clusters - 1}")
-            if ax.max() >= K_AXONS:
-                raise ValueError(f"event for axon {int(ax.max())}; axons are 0..{K_AXONS - 1}")
         t_end = int(cyc[-1]) + 1 if cyc.size else self.cycle
         if until is not None:
             if type(until) is not int:  # the loops' plain int needs no conversion
@@ -610,84 +605,61 @@ class Chip:
                 raise ValueError(f"until = {until} is before the last event's cycle {t_end - 1}")
             t_end = until
         if self._noc_rt is not None:
+            self._refuse_event(cyc, clu, ax, kernels.first_bad_event(cyc, clu, ax, self.cycle, self.n_clusters,
+                                                                     K_AXONS))
             return self._run_events_routed(cyc, clu, ax, t_end)
-        if cyc.size:
-            grp_cycle, grp_cluster, grp_start, ax_u, merged = self._groups(cyc, clu, ax)
-        else:  # no events (a live loop keeping time): only advance the clusters to t_end
-            grp_cycle = grp_cluster = ax_u = _NO_INT
-            grp_start, merged = _ZERO_START, 0
-        fire_mask = np.zeros(grp_cycle.size, np.uint32)
-        ignored = np.zeros(1, np.int64)
-        vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
-        kernels.run_events(grp_cycle, grp_cluster, grp_start, ax_u, t_end, self._G, self._nz, self._v, self._pend,
-                           self._refr, self._last, vth, step, rest, rfr, lat, vdd, nabs, lateral,
-                           self.config.leak_mode == "every_cycle", fire_mask, ignored)
+        # one compiled call: check, group, run, FIREs out (a live batch pays one dispatch)
+        bad, fc, fk, fd, pulses, merged, ignored = kernels.run_pulses(
+            cyc, clu, ax, self.cycle, t_end, self._G, self._nz, self._v, self._pend, self._refr, self._last,
+            *self._kernel_args(), self._leak_every)
+        self._refuse_event(cyc, clu, ax, bad)
         self.cycle = t_end
-        return EventResult(self._fires_of(grp_cycle, grp_cluster, fire_mask), int(ax_u.size), merged,
-                           int(ignored[0]), t_end)
+        fires = (_trusted(FireEvents, cycles=fc, cluster=fk, dend=fd, gclk_hz=self._gclk) if fc.size
+                 else self._no_fires())
+        return _trusted(EventResult, fires=fires, axon_pulses=int(pulses), merged=int(merged),
+                        ignored_refractory=int(ignored), t_end=t_end)
 
-    def _fires_of(self, grp_cycle, grp_cluster, fire_mask) -> FireEvents:
-        """FIRE events of the groups' fire bit masks (bit d: dend d fired), in group order."""
-        fired = np.flatnonzero(fire_mask)  # few groups fire: unpack only those
-        if fired.size == 0:
-            return self._no_fires()
-        if fired.size == 1:  # one group fired (a live batch): its dends from the mask's bits
-            g, mask = int(fired[0]), int(fire_mask[fired[0]])
-            dn = np.array([d for d in range(N_DENDS) if mask >> d & 1], np.int64)
-            gi = np.full(dn.size, g)
-        else:
-            bits = ((fire_mask[fired, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
-            gi, dn = np.nonzero(bits)
-            gi = fired[gi]
-        return _trusted(FireEvents, cycles=grp_cycle[gi].astype(np.int64), cluster=grp_cluster[gi].astype(np.int64),
-                        dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
+    @property
+    def has_routes(self) -> bool:
+        """Whether FIREs send packets to other clusters (the NoC runs)."""
+        return self._noc_rt is not None
+
+    def _refuse_event(self, cyc, clu, ax, bad: int) -> None:
+        """The ValueError for event ``bad`` (from :func:`kernels.first_bad_event`; -1: none)."""
+        if bad < 0:
+            return
+        if not 0 <= clu[bad] < self.n_clusters:
+            raise ValueError(f"event for cluster {int(clu[bad])}; this chip has clusters "
+                             f"0..{self.n_clusters - 1}")
+        if not 0 <= ax[bad] < K_AXONS:
+            raise ValueError(f"event for axon {int(ax[bad])}; axons are 0..{K_AXONS - 1}")
+        raise ValueError(f"event at cycle {int(cyc[bad])} is before the chip's current cycle {self.cycle}")
 
     def _no_fires(self) -> FireEvents:
         """An empty FireEvents at this chip's GCLK (one per chip; its arrays are read-only)."""
-        gclk = float(self.config.gclk_hz)
+        gclk = self._gclk
         if self._empty_fires is None or self._empty_fires.gclk_hz != gclk:
             empty = np.zeros(0, np.int64)
             empty.flags.writeable = False
             self._empty_fires = _trusted(FireEvents, cycles=empty, cluster=empty, dend=empty, gclk_hz=gclk)
         return self._empty_fires
 
-    def _groups(self, cyc, clu, ax):
-        """Unique sorted pulses grouped by (cycle, cluster): (cycle, cluster, start, axon, merged)."""
-        if cyc.size == 1:  # a live loop's usual batch: one pulse, one group
-            return cyc, clu, _ONE_GROUP, ax, 0
-        key = (cyc * self.n_clusters + clu) * K_AXONS + ax
-        if key.size > 1 and np.any(key[1:] <= key[:-1]):
-            key = np.sort(key, kind="stable")
-            ukey = key[np.concatenate(([True], key[1:] != key[:-1]))]
-        else:
-            ukey = key
-        ax_u = ukey % K_AXONS
-        grp_key = ukey // K_AXONS
-        if ukey.size:
-            starts = np.flatnonzero(np.concatenate(([True], grp_key[1:] != grp_key[:-1])))
-        else:
-            starts = np.zeros(0, np.int64)
-        grp = grp_key[starts]
-        return (grp // self.n_clusters, grp % self.n_clusters, np.append(starts, ukey.size).astype(np.int64),
-                ax_u, int(key.size - ukey.size))
-
     def _run_events_routed(self, cyc, clu, ax, t_end) -> EventResult:
         rt = self._noc_rt
-        grp_cycle, grp_cluster, grp_start, ax_u, merged = self._groups(cyc, clu, ax)
+        grp_cycle, grp_cluster, grp_start, ax_u, merged = kernels.group_pulses(cyc, clu, ax, self.n_clusters,
+                                                                               K_AXONS)
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
         before = rt.counters()
         out_c, out_k, out_m, n_out = routing_kernels.run_events_routed(
             self.cycle, t_end, grp_cycle, grp_cluster, grp_start, ax_u, self._G, self._nz, self._v, self._pend,
             self._refr, self._last, vth, step, rest, rfr, lat, vdd, nabs, lateral,
-            self.config.leak_mode == "every_cycle", ignored, *rt.kernel_args())
+            self._leak_every, ignored, *rt.kernel_args())
         self.cycle = t_end
-        out_c, out_k, out_m = out_c[:n_out], out_k[:n_out], out_m[:n_out]
-        bits = ((out_m[:, None] >> np.arange(N_DENDS, dtype=np.uint32)) & 1).astype(bool)
-        gi, dn = np.nonzero(bits)
-        fires = _trusted(FireEvents, cycles=out_c[gi].astype(np.int64), cluster=out_k[gi].astype(np.int64),
-                         dend=dn.astype(np.int64), gclk_hz=float(self.config.gclk_hz))
-        return EventResult(fires, int(ax_u.size), merged, int(ignored[0]), t_end, **rt.counts_since(before))
+        fc, fk, fd = kernels.unpack_fires(out_c[:n_out].astype(np.int64), out_k[:n_out].astype(np.int64),
+                                          out_m[:n_out], N_DENDS)
+        fires = _trusted(FireEvents, cycles=fc, cluster=fk, dend=fd, gclk_hz=self._gclk)
+        return EventResult(fires, int(ax_u.size), int(merged), int(ignored[0]), t_end, **rt.counts_since(before))
 
     # ---- non-volatile image -------------------------------------------------------------
     def save_image(self, path) -> None:

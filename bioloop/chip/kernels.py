@@ -170,3 +170,106 @@ def effective_v(v, pend, step, rest):
         for n in range(v.shape[1]):
             out[c, n] = _toward(v[c, n], pend[c, n], step[c, n], rest[c])
     return out
+
+
+@numba.njit(cache=True)
+def first_bad_event(cyc, clu, ax, t_start, n_clusters, n_axons):
+    """Index of the first event with a cluster or axon out of range or a cycle before
+    ``t_start``; -1 if every event is valid."""
+    for i in range(cyc.size):
+        if clu[i] < 0 or clu[i] >= n_clusters or ax[i] < 0 or ax[i] >= n_axons or cyc[i] < t_start:
+            return i
+    return -1
+
+
+@numba.njit(cache=True)
+def group_pulses(cyc, clu, ax, n_clusters, n_axons):
+    """Distinct pulses grouped by (cycle, cluster), in order.
+
+    Events may come in any order within a cycle and repeat (one axon twice in one cycle is
+    one pulse, counted in ``merged``). Returns ``(grp_cycle, grp_cluster, grp_start, axon,
+    merged)``: group ``g`` is cluster ``grp_cluster[g]`` in cycle ``grp_cycle[g]`` with the
+    active rows ``axon[grp_start[g]:grp_start[g + 1]]``.
+    """
+    n = cyc.size
+    key = np.empty(n, np.int64)
+    ordered = True
+    for i in range(n):
+        key[i] = (cyc[i] * n_clusters + clu[i]) * n_axons + ax[i]
+        if i and key[i] <= key[i - 1]:
+            ordered = False
+    if not ordered:
+        key = np.sort(key)
+    n_u = 0
+    n_grp = 0
+    for i in range(n):
+        if i == 0 or key[i] != key[i - 1]:
+            if n_u == 0 or key[i] // n_axons != key[n_u - 1] // n_axons:
+                n_grp += 1
+            key[n_u] = key[i]
+            n_u += 1
+    grp_cycle = np.empty(n_grp, np.int64)
+    grp_cluster = np.empty(n_grp, np.int64)
+    grp_start = np.empty(n_grp + 1, np.int64)
+    axon = np.empty(n_u, np.int64)
+    g = -1
+    for i in range(n_u):
+        gk = key[i] // n_axons
+        if g < 0 or gk != key[i - 1] // n_axons:
+            g += 1
+            grp_cycle[g] = gk // n_clusters
+            grp_cluster[g] = gk % n_clusters
+            grp_start[g] = i
+        axon[i] = key[i] % n_axons
+    grp_start[n_grp] = n_u
+    return grp_cycle, grp_cluster, grp_start, axon, n - n_u
+
+
+@numba.njit(cache=True)
+def unpack_fires(grp_cycle, grp_cluster, fire_mask, n_dends):
+    """FIRE events (cycle, cluster, dend) of per-group fire masks (bit d: dend d fired), in
+    group order and dend order within a group."""
+    n = 0
+    for g in range(fire_mask.size):
+        m = fire_mask[g]
+        while m:
+            m &= m - 1
+            n += 1
+    cycles = np.empty(n, np.int64)
+    cluster = np.empty(n, np.int64)
+    dend = np.empty(n, np.int64)
+    j = 0
+    for g in range(fire_mask.size):
+        m = fire_mask[g]
+        if m:
+            for d in range(n_dends):
+                if m >> d & 1:
+                    cycles[j] = grp_cycle[g]
+                    cluster[j] = grp_cluster[g]
+                    dend[j] = d
+                    j += 1
+    return cycles, cluster, dend
+
+
+@numba.njit(cache=True)
+def run_pulses(cyc, clu, ax, t_start, t_end, G, nz, v, pend, refr, last, vth, step, rest, v_rfr, v_lat,
+               v_dd, n_abs, lateral, leak_every):
+    """One batch of AXON events through the event path: check, group, run, FIREs out.
+
+    Returns ``(bad, fire_cycles, fire_cluster, fire_dend, pulses, merged, ignored)``. ``bad``
+    is -1, or the index of the first event with a cluster or axon out of range or a cycle
+    before ``t_start``; then nothing has run (the state is untouched).
+    """
+    C, N = v.shape
+    K = G.shape[1]
+    bad = first_bad_event(cyc, clu, ax, t_start, C, K)
+    if bad >= 0:
+        e = np.zeros(0, np.int64)
+        return bad, e, e, e, 0, 0, 0
+    grp_cycle, grp_cluster, grp_start, axon, merged = group_pulses(cyc, clu, ax, C, K)
+    fire_mask = np.zeros(grp_cycle.size, np.uint32)
+    ignored = np.zeros(1, np.int64)
+    run_events(grp_cycle, grp_cluster, grp_start, axon, t_end, G, nz, v, pend, refr, last, vth, step,
+               rest, v_rfr, v_lat, v_dd, n_abs, lateral, leak_every, fire_mask, ignored)
+    fc, fk, fd = unpack_fires(grp_cycle, grp_cluster, fire_mask, N)
+    return -1, fc, fk, fd, axon.size, merged, ignored[0]

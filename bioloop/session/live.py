@@ -31,6 +31,10 @@ from ..sources import LiveSource, Source
 from ..types import AxonFrames, SpikeEvents
 from .log import SessionLog, routing_of
 
+_PULSE = int(SpikeFate.PULSE)
+_ONE = np.zeros(1, np.int64)  #: the chunk positions of a one-spike chunk (read only)
+_ONE.flags.writeable = False
+
 
 @dataclass(frozen=True)
 class LiveTiming:
@@ -166,6 +170,9 @@ class LiveLoop:
         time order, and the number delayed."""
         times, chans = chunk.times, chunk.channels
         cycles = self.stream.cycles_of(times)
+        if times.size == 1:  # the usual chunk: one spike, on time (or before the session: outside)
+            if cycles[0] >= self.cycle or times[0] < self.t0:
+                return _ONE, times, chans, cycles, 0
         behind = (cycles < self.cycle) & (times >= self.t0)
         if not behind.any():
             return np.arange(times.size), times, chans, cycles, 0
@@ -196,11 +203,11 @@ class LiveLoop:
         """Timestamp of the input that triggered each command's FIRE: the latest pulse of the
         FIRE's cycle and cluster on an axon with a non-zero synapse onto its neuron (any axon
         of the cluster if none has one)."""
+        cmd = stim.commands
+        if times.size == 1 and len(cmd) == 1 and fates[0] == _PULSE and cycles[0] == cmd.source_cycle[0]:
+            return times  # the usual case: one spike, one stimulation
         pulse = fates == SpikeFate.PULSE
         t, cyc, ch = times[pulse], cycles[pulse], chans[pulse]
-        cmd = stim.commands
-        if t.size == 1 and len(cmd) == 1 and cyc[0] == cmd.source_cycle[0]:
-            return t  # the usual case: one spike, one stimulation
         clu, ax = self.emap.cluster[ch], self.emap.axon[ch]
         out = np.full(len(cmd), np.nan)
         for i, (k, c, n) in enumerate(zip(cmd.source_cycle.tolist(), stim.accepted_cluster.tolist(),
