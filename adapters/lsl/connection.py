@@ -165,37 +165,39 @@ class InletConnection:
                 time.sleep(min(timeout, self._liveness_interval))
             self._poll_liveness(force=True)
             return self._empty(n_ch)
-        datas, stamps = [], []
-        wait = timeout
+        inlet = self._inlet
+        data = ts = None
+        more = None  # further rounds, when one pull filled max_samples
         try:
-            for _ in range(max_rounds):
-                data, ts = self._inlet.pull_chunk(timeout=wait, max_samples=max_samples,
-                                                  min_samples=1 if wait > 0 else None,
-                                                  as_numpy=True)
-                if len(ts):
-                    datas.append(data)
-                    stamps.append(ts)
-                if len(ts) < max_samples:
-                    break
-                wait = 0.0
+            data, ts = inlet.pull_chunk(timeout=timeout, max_samples=max_samples,
+                                        min_samples=1 if timeout > 0 else None, as_numpy=True)
+            if len(ts) == max_samples:
+                more = [(data, ts)]
+                for _ in range(max_rounds - 1):
+                    d, t = inlet.pull_chunk(timeout=0.0, max_samples=max_samples, as_numpy=True)
+                    if len(t):
+                        more.append((d, t))
+                    if len(t) < max_samples:
+                        break
         except self._lost_error:
             self._lost()
+        if more is not None:
+            data, ts = np.concatenate([d for d, _ in more]), np.concatenate([t for _, t in more])
+        got = ts is not None and len(ts) > 0
         now = self._pylsl.local_clock()
-        if stamps:
+        if got:
             self._last_data = now
         # upkeep (clock offset, liveness) waits for a pull without data, when the caller has
         # time, so it does not delay a spike; a stream that never pauses gets it one interval
         # late. Data during a gap is the stream coming back: then upkeep runs at once
-        defer = bool(stamps) and self.connected
+        defer = got and self.connected
         if now >= self._next_clock + (self._clock_interval if defer else 0.0) and self._inlet is not None:
             self._refresh_clock()
             self._next_clock = now + self._clock_interval
-        self._poll_liveness(late=self._liveness_interval if defer else 0.0)
-        if not stamps:
+        self._poll_liveness(now, late=self._liveness_interval if defer else 0.0)
+        if not got:
             return self._empty(n_ch)
-        data = np.concatenate(datas) if len(datas) > 1 else datas[0]
-        times = (np.concatenate(stamps) if len(stamps) > 1 else stamps[0]) + self.clock_offset
-        return data, times
+        return data, ts + self.clock_offset
 
     def _empty(self, n_ch: int):
         return np.zeros((0, n_ch), self._dtype), np.zeros(0)
@@ -214,8 +216,9 @@ class InletConnection:
             inlet.close_stream()
             del inlet
 
-    def _poll_liveness(self, force: bool = False, late: float = 0.0) -> None:
-        now = self._pylsl.local_clock()
+    def _poll_liveness(self, now: float | None = None, *, force: bool = False, late: float = 0.0) -> None:
+        if now is None:
+            now = self._pylsl.local_clock()
         if self._watch is None or (not force and now < self._next_liveness + late):
             return
         self._next_liveness = now + self._liveness_interval

@@ -120,6 +120,8 @@ def electrode_indices(values, n_electrodes: int) -> tuple[np.ndarray, dict[str, 
     """
     v = np.asarray(values)
     if v.dtype.kind in "iu":
+        if v.size == 1 and 0 <= v[0] < n_electrodes:  # a live stream's usual chunk: one spike
+            return v.astype(np.int64), {}
         if v.size and 0 <= v.min() and v.max() < n_electrodes:  # the usual case, kept cheap
             return v.astype(np.int64), {}
         whole = np.ones(v.shape, bool)

@@ -646,8 +646,7 @@ class Chip:
 
     def _run_events_routed(self, cyc, clu, ax, t_end) -> EventResult:
         rt = self._noc_rt
-        grp_cycle, grp_cluster, grp_start, ax_u, merged = kernels.group_pulses(cyc, clu, ax, self.n_clusters,
-                                                                               K_AXONS)
+        grp_cycle, grp_cluster, grp_start, ax_u, merged = kernels.group_pulses(cyc, clu, ax, self.n_clusters)
         ignored = np.zeros(1, np.int64)
         vth, step, rest, rfr, lat, vdd, nabs, lateral = self._kernel_args()
         before = rt.counters()

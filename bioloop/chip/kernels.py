@@ -22,6 +22,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .config import K_AXONS
+
+_AXON_BITS = 4  #: a pulse key holds the axon in its low bits
+_AXON_MASK = (1 << _AXON_BITS) - 1
+assert 1 << _AXON_BITS == K_AXONS
+
 
 @numba.njit(cache=True, inline="always")
 def _toward(v, n, step, rest):
@@ -183,7 +189,7 @@ def first_bad_event(cyc, clu, ax, t_start, n_clusters, n_axons):
 
 
 @numba.njit(cache=True)
-def group_pulses(cyc, clu, ax, n_clusters, n_axons):
+def group_pulses(cyc, clu, ax, n_clusters):
     """Distinct pulses grouped by (cycle, cluster), in order.
 
     Events may come in any order within a cycle and repeat (one axon twice in one cycle is
@@ -192,10 +198,10 @@ def group_pulses(cyc, clu, ax, n_clusters, n_axons):
     active rows ``axon[grp_start[g]:grp_start[g + 1]]``.
     """
     n = cyc.size
-    key = np.empty(n, np.int64)
+    key = np.empty(n, np.int64)  # (cycle * C + cluster) * 16 + axon
     ordered = True
     for i in range(n):
-        key[i] = (cyc[i] * n_clusters + clu[i]) * n_axons + ax[i]
+        key[i] = ((cyc[i] * n_clusters + clu[i]) << _AXON_BITS) | ax[i]
         if i and key[i] <= key[i - 1]:
             ordered = False
     if not ordered:
@@ -203,24 +209,27 @@ def group_pulses(cyc, clu, ax, n_clusters, n_axons):
     n_u = 0
     n_grp = 0
     for i in range(n):
-        if i == 0 or key[i] != key[i - 1]:
-            if n_u == 0 or key[i] // n_axons != key[n_u - 1] // n_axons:
+        k = key[i]
+        if n_u == 0 or k != key[n_u - 1]:
+            if n_u == 0 or (k >> _AXON_BITS) != (key[n_u - 1] >> _AXON_BITS):
                 n_grp += 1
-            key[n_u] = key[i]
+            key[n_u] = k
             n_u += 1
     grp_cycle = np.empty(n_grp, np.int64)
     grp_cluster = np.empty(n_grp, np.int64)
     grp_start = np.empty(n_grp + 1, np.int64)
     axon = np.empty(n_u, np.int64)
     g = -1
+    prev = -1
     for i in range(n_u):
-        gk = key[i] // n_axons
-        if g < 0 or gk != key[i - 1] // n_axons:
+        gk = key[i] >> _AXON_BITS
+        if gk != prev:
             g += 1
             grp_cycle[g] = gk // n_clusters
-            grp_cluster[g] = gk % n_clusters
+            grp_cluster[g] = gk - grp_cycle[g] * n_clusters
             grp_start[g] = i
-        axon[i] = key[i] % n_axons
+            prev = gk
+        axon[i] = key[i] & _AXON_MASK
     grp_start[n_grp] = n_u
     return grp_cycle, grp_cluster, grp_start, axon, n - n_u
 
@@ -266,7 +275,7 @@ def run_pulses(cyc, clu, ax, t_start, t_end, G, nz, v, pend, refr, last, vth, st
     if bad >= 0:
         e = np.zeros(0, np.int64)
         return bad, e, e, e, 0, 0, 0
-    grp_cycle, grp_cluster, grp_start, axon, merged = group_pulses(cyc, clu, ax, C, K)
+    grp_cycle, grp_cluster, grp_start, axon, merged = group_pulses(cyc, clu, ax, C)
     fire_mask = np.zeros(grp_cycle.size, np.uint32)
     ignored = np.zeros(1, np.int64)
     run_events(grp_cycle, grp_cluster, grp_start, axon, t_end, G, nz, v, pend, refr, last, vth, step,

@@ -45,9 +45,11 @@ ROUTING_COUNTS = ("packets", "routed", "routed_merged", "congestion_delayed", "c
                   "dropped_congestion")
 
 
-def routing_of(step) -> dict:
+def routing_of(step) -> dict | None:
     """The NoC counts of one :class:`~bioloop.backends.base.BackendStep`, for
-    :meth:`SessionLog.add_chunk` (a backend without routes reports zeros).
+    :meth:`SessionLog.add_chunk`; None when every count is zero (a step that moved no packet
+    adds nothing, and leaves the ``in_flight`` level as it was: packets leave the flight only
+    as routed or dropped ones).
 
     Examples
     --------
@@ -57,7 +59,12 @@ def routing_of(step) -> dict:
     >>> d = routing_of(step)
     >>> d["packets"] == d["routed"] + d["dropped_congestion"] + d["in_flight"]
     True
+    >>> routing_of(BackendStep(FireEvents([], [], [], 1e3), 0, 0, 0, 10)) is None
+    True
     """
+    if not (step.packets or step.routed or step.in_flight or step.dropped_congestion or step.routed_merged
+            or step.congestion_delayed or step.congestion_delay_cycles):
+        return None
     out = {k: int(getattr(step, k, 0)) for k in ROUTING_COUNTS}
     out["in_flight"] = int(getattr(step, "in_flight", 0))
     return out
@@ -94,6 +101,7 @@ class SessionLog:
     events: list = field(default_factory=list)  #: (time, kind, text) notes: stalls, reconnects
     routing: dict = field(default_factory=lambda: dict.fromkeys((*ROUTING_COUNTS, "in_flight"), 0))
     _parts: dict = field(default_factory=lambda: {f"{k}.{f}": [] for k, v in _FIELDS.items() for f in v})
+    _unsorted: list = field(default_factory=list)  #: chunks added but not yet sorted into _parts
     _pending: list = field(default_factory=list)  #: chunks not journaled yet
     _flushed: float = field(default_factory=time.monotonic)
 
@@ -124,10 +132,10 @@ class SessionLog:
                            "stim.interphase": c.interphase, "stim.source_cycle": c.source_cycle,
                            "stim.cluster": stim.accepted_cluster, "stim.dend": stim.accepted_dend})
             r = stim.refused
-            codes = r.code
-            arrays.update({"ref.times": r.times, "ref.cluster": r.cluster, "ref.dend": r.dend,
-                           "ref.electrode": r.electrode, "ref.reason": codes,
-                           "ref.source_cycle": r.source_cycle})
+            if len(r):  # a missing array reads back as an empty one
+                arrays.update({"ref.times": r.times, "ref.cluster": r.cluster, "ref.dend": r.dend,
+                               "ref.electrode": r.electrode, "ref.reason": r.code,
+                               "ref.source_cycle": r.source_cycle})
         if latency is not None:
             arrays.update({"lat.latency": np.asarray(latency, np.float64),
                            "lat.cycle": np.asarray(latency_cycle, np.int64)})
@@ -166,9 +174,7 @@ class SessionLog:
         self.journal.append("chunk", meta, **arrays)
 
     def _add(self, arrays: dict, meta: dict) -> None:
-        parts = self._parts
-        for key, arr in arrays.items():
-            parts[key].append(arr)
+        self._unsorted.append(arrays)  # sorted into _parts when read (off a live loop's path)
         self.ignored_refractory += int(meta.get("ignored_refractory", 0))
         self.backend_merged += int(meta.get("backend_merged", 0))
         self.delayed += int(meta.get("delayed", 0))
@@ -193,6 +199,12 @@ class SessionLog:
 
     # ---- reading ------------------------------------------------------------------------
     def array(self, group: str, name: str) -> np.ndarray:
+        if self._unsorted:
+            chunks, self._unsorted = self._unsorted, []
+            parts = self._parts
+            for arrays in chunks:
+                for key, arr in arrays.items():
+                    parts[key].append(arr)
         parts = self._parts[f"{group}.{name}"]
         if not parts:
             dtype = np.int8 if name in ("fates", "reason") else (
