@@ -1,7 +1,9 @@
 """``SessionLog``: everything a session saw, did, dropped and refused, in memory and journaled.
 
-Each accepted chunk of a session adds one record (journaled in batches of at most
-``JOURNAL_BATCH_S`` of wall time): the input spikes with the fate of each, the
+Each accepted chunk of a session adds one record (journaled in batches: a live loop writes
+them while it waits for input, at least every ``JOURNAL_BATCH_S`` of wall time; a chunk added
+more than twice that after the last write writes at once, for a stream that never pauses
+and for replays): the input spikes with the fate of each, the
 AXON pulses, the FIREs, the stimulation commands, the refused commands with their reasons, and
 (for live sessions) latencies and gaps. The counts add up by construction:
 ``input_spikes == axon_pulses + sum(dropped)`` and ``fires == stimulations + sum(refused)``.
@@ -25,8 +27,9 @@ from ..stimulator import REFUSAL_REASONS
 from ..types import AxonFrames, FireEvents, SpikeEvents, StimCommands
 from .journal import JournalWriter, Record
 
-#: chunks are journaled together at most this often (wall s): a crash loses at most this much,
-#: well inside the one second promised, and a fast replay writes tens of records, not thousands
+#: chunks are journaled together at most this often (wall s) while a live loop waits for input;
+#: a crash loses at most twice this, well inside the one second promised, and a fast replay
+#: writes tens of records, not thousands
 JOURNAL_BATCH_S = 0.25
 
 #: arrays of one chunk record, grouped by what they describe
@@ -146,7 +149,9 @@ class SessionLog:
         self._add(arrays, meta)
         if self.journal is not None:
             self._pending.append((arrays, meta))
-            if time.monotonic() - self._flushed >= JOURNAL_BATCH_S:
+            # a live loop writes in idle time (tick); only a stream that never pauses, and a
+            # replay, write here, off the time of the spikes that wait for this chunk
+            if time.monotonic() - self._flushed >= 2 * JOURNAL_BATCH_S:
                 self._flush()
 
     def tick(self) -> None:
