@@ -5,7 +5,9 @@ Beside the end-to-end figure it measures, in the same run, what no loop can avoi
 file (``read_s``) and the same AXON frames through ``Chip.run_events`` alone, in one call
 (``kernel_s``). ``overhead_ratio = end_to_end_wall_s / (read_s + kernel_s)`` is what the
 session loop, the stimulator, the journal and the session file cost on top, as a ratio that
-does not depend on the machine's speed.
+does not depend on the machine's speed. Each quantity is timed ``--repeats`` times and its
+best (least disturbed) time is reported, so the headline ratio is ``best end_to_end_wall_s /
+(best read_s + best kernel_s)``; ``runs`` keeps every run, with its own ratio.
 
 Targets (issue 8): ``overhead_ratio`` <= 4 and ``realtime_factor`` >= 600 (200 before).
 Run: python benchmarks/replay_tc89.py [--recordings ../shared/recordings] [--network relay]
@@ -76,7 +78,10 @@ def main() -> None:
             runs.append({"read_s": read_s, "kernel_s": kernel_s, "loop_s": loop_s, "session_write_s": write_s,
                          "end_to_end_wall_s": end_to_end,
                          "overhead_ratio": end_to_end / (read_s + kernel_s)})
-    best = min(runs, key=lambda r: r["end_to_end_wall_s"])
+    # the best of each quantity: its times at under 0.2 s are at the mercy of the scheduler
+    best = {k: min(r[k] for r in runs) for k in ("read_s", "kernel_s", "loop_s", "session_write_s",
+                                                 "end_to_end_wall_s")}
+    best["overhead_ratio"] = best["end_to_end_wall_s"] / (best["read_s"] + best["kernel_s"])
     out = {
         "benchmark": "replay_tc89",
         "network": args.network,
