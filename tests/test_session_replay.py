@@ -150,6 +150,31 @@ def test_journal_recovers_a_session_cut_short(tmp_path, culture):
     assert log.meta["recovered"] is True
 
 
+def test_journal_records_reach_the_file_before_close_in_order(tmp_path, rng):
+    # appended records are written by the journal's own thread: on the disk (readable by
+    # another reader, as after a crash) soon after append returns, in order, all of them
+    import time
+
+    from bioloop.session import JournalWriter
+
+    path = tmp_path / "j.journal"
+    sent = [rng.integers(0, 100, size=int(n)) for n in rng.integers(1, 50, size=20)]
+    with JournalWriter(path, sync_interval=0.05) as journal:
+        for i, a in enumerate(sent):
+            journal.append("chunk", {"i": i}, values=a)
+        deadline = time.monotonic() + 10
+        while len(read_journal(path).records) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        got = read_journal(path)
+        assert [r.meta["i"] for r in got.records] == list(range(len(sent)))
+        assert not got.complete and got.damaged_tail_bytes == 0
+        journal.append("end", {})
+    final = read_journal(path)
+    assert final.complete and len(final.records) == len(sent) + 1
+    for rec, a in zip(final.records, sent, strict=False):
+        np.testing.assert_array_equal(rec.arrays["values"], a)
+
+
 def test_session_file_reads_back_with_plain_neo(tmp_path, culture):
     from neo.io import NixIO
 

@@ -5,18 +5,22 @@ A journal is a file that starts with ``MAGIC`` and then holds framed records::
     b"BLJR" | uint32 header length | header (JSON, utf-8) | raw array bytes | uint32 crc32
 
 The header names the record's ``kind``, its JSON ``meta`` and the dtype / shape of each array
-that follows; the CRC covers header and array bytes. No pickle anywhere. Records are written
-whole and flushed to the operating system after every record; the file is fsync'ed at least once
-per second of wall time, by a background thread (a slow disk never stalls the loop), so a crash
-of the process loses nothing already written and a power loss at most the last second. A reader stops at the first truncated or damaged record and says so.
+that follows; the CRC covers header and array bytes. No pickle anywhere. A record is encoded by
+the caller and handed to a background thread, which writes it whole and flushes it to the
+operating system at once, and fsyncs the file at least once per second of wall time: a slow
+disk never stalls the loop (a write can wait milliseconds behind a running fsync), a crash of
+the process loses at most the records of the last milliseconds, and a power loss at most the
+last second. A reader stops at the first truncated or damaged record and says so.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import struct
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,7 @@ MAGIC = b"BIOLOOP-JOURNAL v1\n"
 RECORD = b"BLJR"
 _U32 = struct.Struct("<I")
 _ALLOWED_DTYPES = {"<f8", "<f4", "<i8", "<i4", "|i1", "|u1", "|b1", "<u4", "<u8"}
+_STOP = object()  #: tells the writer thread to end
 
 
 @dataclass
@@ -55,24 +60,49 @@ class JournalWriter:
         self._fh.write(MAGIC)
         self._fh.flush()
         self._sync_interval = float(sync_interval)
-        self._dirty = threading.Event()
-        self._closing = threading.Event()
-        self._syncer = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
-        self._syncer.start()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: OSError | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
+        self._writer.start()
         self.records = 0
 
-    def _sync_loop(self) -> None:
-        fd = self._fh.fileno()
-        while not self._closing.wait(self._sync_interval):
-            if self._dirty.is_set():
-                self._dirty.clear()
-                try:
+    def _write_loop(self) -> None:
+        """Write, flush and (at least every ``sync_interval`` s while there is news) fsync."""
+        fh, fd = self._fh, self._fh.fileno()
+        synced, dirty = time.monotonic(), False
+        while True:
+            try:
+                item = self._queue.get(timeout=self._sync_interval if dirty else None)
+            except queue.Empty:
+                item = None  # nothing new for a while: time to sync
+            if item is _STOP:
+                return
+            try:
+                if item is not None:
+                    fh.write(item)
+                    fh.flush()
+                    dirty = True
+                if dirty and time.monotonic() - synced >= self._sync_interval:
                     os.fsync(fd)
-                except OSError:  # closed under us: close() syncs last
-                    return
+                    synced, dirty = time.monotonic(), False
+            except OSError as exc:  # reported by the next append() or close()
+                self._error = exc
+                return
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise OSError(f"journal {str(self.path)!r} could not be written: {self._error}")
 
     def append(self, kind: str, meta: dict | None = None, **arrays: np.ndarray) -> None:
-        """Append one record and flush it to the operating system (fsync'ed within the sync interval)."""
+        """Append one record: encoded here, written and flushed to the operating system by the
+        writer thread at once, fsync'ed within the sync interval.
+
+        Raises
+        ------
+        OSError
+            If an earlier record could not be written (disk full, file gone).
+        """
+        self._check()
         specs, blobs = [], []
         for name, arr in arrays.items():
             a = np.ascontiguousarray(arr)
@@ -83,18 +113,26 @@ class JournalWriter:
         header = json.dumps({"kind": kind, "meta": meta or {}, "arrays": specs},
                             separators=(",", ":")).encode()
         body = header + b"".join(blobs)
-        self._fh.write(RECORD + _U32.pack(len(header)) + body + _U32.pack(zlib.crc32(body)))
-        self._fh.flush()
-        self._dirty.set()
+        self._queue.put(RECORD + _U32.pack(len(header)) + body + _U32.pack(zlib.crc32(body)))
         self.records += 1
 
     def close(self) -> None:
+        """Write what is queued, fsync and close (idempotent).
+
+        Raises
+        ------
+        OSError
+            If a record could not be written.
+        """
         if not self._fh.closed:
-            self._closing.set()
-            self._syncer.join()
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            self._queue.put(_STOP)
+            self._writer.join()
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            finally:
+                self._fh.close()
+            self._check()
 
     def __enter__(self):
         return self
