@@ -497,11 +497,9 @@ class Stimulator:
         cfg = self.config
         cyc, clu, dend = fires.cycles, fires.cluster, fires.dend
         n = cyc.size
-        if n > 1:
-            key = (cyc * (int(clu.max()) + 1) + clu) * N_DENDS + dend
-            if np.any(key[1:] < key[:-1]):  # backends give them sorted; others may not
-                order = np.lexsort((dend, clu, cyc))
-                cyc, clu, dend = cyc[order], clu[order], dend[order]
+        if n > 1 and not _in_order(cyc, clu, dend):  # backends give them sorted; others may not
+            order = np.lexsort((dend, clu, cyc))
+            cyc, clu, dend = cyc[order], clu[order], dend[order]
         if n and self._t_last is not None:
             first = cfg.time_origin + int(cyc[0]) / fires.gclk_hz + cfg.delay
             if first < self._t_last - TIME_TOL:
@@ -579,6 +577,15 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 _UNMAPPED, _MIN_INTERVAL, _RATE_CAP = _CODE["unmapped"], _CODE["min_interval"], _CODE["rate_cap"]
+
+
+@numba.njit(cache=True)
+def _in_order(cyc, clu, dend):
+    """Whether the FIREs are sorted by (cycle, cluster, dend)."""
+    for i in range(1, cyc.size):
+        if (cyc[i], clu[i], dend[i]) < (cyc[i - 1], clu[i - 1], dend[i - 1]):
+            return False
+    return True
 
 
 @numba.njit(cache=True)

@@ -388,3 +388,28 @@ def test_live_detects_spikes_on_a_voltage_stream(tmp_path, children):
 
     stim = read_session(out).stim
     assert set(stim.electrode.tolist()) <= {0, 1, 2, 3}
+
+
+def test_trigger_of_each_command_is_the_latest_driving_pulse_of_its_cycle_and_cluster(rng):
+    # the compiled attribution against the rule written out: latest pulse of the FIRE's cycle
+    # and cluster on an axon with a non-zero synapse onto its dend, else any of the cluster's
+    from bioloop.encoder import ElectrodeMap
+    from bioloop.session.live import _triggers
+
+    emap = ElectrodeMap.default(32)
+    signed = rng.integers(-1, 2, size=(2, 16, 16)) * (rng.random((2, 16, 16)) < 0.3)
+    for _ in range(200):
+        n = int(rng.integers(1, 12))
+        chans = rng.integers(0, 32, n)
+        cycles = np.sort(rng.integers(0, 4, n))
+        times = cycles * 1e-3 + rng.random(n) * 1e-3
+        fates = np.where(rng.random(n) < 0.8, int(SpikeFate.PULSE), int(SpikeFate.BLANKED)).astype(np.int8)
+        m = int(rng.integers(1, 6))
+        k, c, d = rng.integers(0, 4, m), rng.integers(0, 2, m), rng.integers(0, 16, m)
+        got = _triggers(times, chans, cycles, fates, emap.cluster, emap.axon, signed, k, c, d)
+        for i in range(m):
+            here = (fates == SpikeFate.PULSE) & (cycles == k[i]) & (emap.cluster[chans] == c[i])
+            drives = here & (signed[c[i], emap.axon[chans], d[i]] != 0)
+            pick = drives if drives.any() else here
+            want = times[pick].max() if pick.any() else np.nan
+            np.testing.assert_equal(got[i], want)

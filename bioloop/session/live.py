@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..encoder import SpikeFate
@@ -206,18 +207,8 @@ class LiveLoop:
         cmd = stim.commands
         if times.size == 1 and len(cmd) == 1 and fates[0] == _PULSE and cycles[0] == cmd.source_cycle[0]:
             return times  # the usual case: one spike, one stimulation
-        pulse = fates == SpikeFate.PULSE
-        t, cyc, ch = times[pulse], cycles[pulse], chans[pulse]
-        clu, ax = self.emap.cluster[ch], self.emap.axon[ch]
-        out = np.full(len(cmd), np.nan)
-        for i, (k, c, n) in enumerate(zip(cmd.source_cycle.tolist(), stim.accepted_cluster.tolist(),
-                                          stim.accepted_dend.tolist(), strict=True)):
-            here = (cyc == k) & (clu == c)
-            drives = here & (self.signed[c, ax, n] != 0)
-            here = drives if drives.any() else here
-            if here.any():
-                out[i] = t[here].max()
-        return out
+        return _triggers(times, chans, cycles, fates, self.emap.cluster, self.emap.axon, self.signed,
+                         cmd.source_cycle, stim.accepted_cluster, stim.accepted_dend)
 
     def _note_gaps(self, gaps) -> None:
         """Mark each gap of the input stream when it opens, and again when the stream is back."""
@@ -231,3 +222,30 @@ class LiveLoop:
                 self.log.note(float(stop) - self.t0, "reconnected",
                               f"input stream back after {float(stop) - start:.3f} s")
                 self._gaps_noted[i] = True
+
+
+@numba.njit(cache=True)
+def _triggers(times, chans, cycles, fates, cluster, axon, signed, cmd_cycle, cmd_cluster, cmd_dend):
+    """For each command (FIRE of ``cmd_cluster``, ``cmd_dend`` in ``cmd_cycle``): the latest
+    pulse of that cycle and cluster on an axon with a non-zero synapse onto the dend, else the
+    latest of that cycle and cluster, else NaN."""
+    out = np.full(cmd_cycle.size, np.nan)
+    for i in range(cmd_cycle.size):
+        k, c, n = cmd_cycle[i], cmd_cluster[i], cmd_dend[i]
+        best_drive = -np.inf
+        best_any = -np.inf
+        for j in range(times.size):
+            if fates[j] != _PULSE or cycles[j] != k:
+                continue
+            e = chans[j]
+            if cluster[e] != c:
+                continue
+            if times[j] > best_any:
+                best_any = times[j]
+            if signed[c, axon[e], n] != 0 and times[j] > best_drive:
+                best_drive = times[j]
+        if best_drive > -np.inf:
+            out[i] = best_drive
+        elif best_any > -np.inf:
+            out[i] = best_any
+    return out
