@@ -413,3 +413,22 @@ def test_trigger_of_each_command_is_the_latest_driving_pulse_of_its_cycle_and_cl
             pick = drives if drives.any() else here
             want = times[pick].max() if pick.any() else np.nan
             np.testing.assert_equal(got[i], want)
+
+
+def test_every_kernel_of_the_chunk_path_is_ready_before_the_session_starts():
+    # a kernel first compiled (or loaded) by the first chunk of several spikes stalls a live
+    # session by up to a second: warm-up must leave nothing for the loop to compile
+    from bioloop.session.live import _triggers, warm_up_loop
+    from bioloop.stimulator import _decide, _in_order
+
+    parts, log = _setup(0.0)
+    parts.warm_up()
+    warm_up_loop()
+    kernels = (_triggers, _in_order, _decide)
+    before = [len(k.signatures) for k in kernels]
+    assert all(before)  # compiled (or loaded from the cache) by the warm-up
+    clock = Clock(0.0)
+    chunks = [_chunk([0.0105, 0.0106], [0, 1], 0.0, 0.011), _chunk([0.0305], [2], 0.011, 0.031)]
+    _run(ScriptedSource(chunks, [0.0107, 0.0306], clock), parts, log, clock, timing=LiveTiming(duration=1.0))
+    assert log.summary()["stimulations"] == 3
+    assert [len(k.signatures) for k in kernels] == before

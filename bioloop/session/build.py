@@ -83,7 +83,7 @@ class SessionParts:
         stream.encode(empty.times, empty.channels, stream.cycles_of(empty.times))
         g = self.chip_config.gclk_hz
         state = self.stimulator.get_state()
-        self.stimulator.process(FireEvents([0], [0], [0], g))
+        self.stimulator.process(FireEvents([0, 0], [0, 0], [0, 1], g))  # several FIREs: the order check too
         self.stimulator.set_state(state)
         self.backend.evolve(AxonFrames([0], [0], [0], g), until=2)
         self.backend.reset()
@@ -353,7 +353,7 @@ def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
     window, the stimulator's time origin and the session's description all say so.
     """
     from ..sources import LiveSource
-    from .live import LiveLoop, LiveTiming
+    from .live import LiveLoop, LiveTiming, warm_up_loop
 
     if not isinstance(source, LiveSource):
         raise TypeError(f"a live session needs a LiveSource (with a clock), got {type(source).__name__}")
@@ -363,7 +363,7 @@ def run_loop(source, opts: SessionOptions, out: Path, *, sink=None, timing=None,
     # the backend is made and programmed once, and the kernels loaded, before the session starts;
     # then the session is assembled at its start with that backend
     early = assemble(labels, 0.0, None, opts)
-    warmup_s = early.warm_up()
+    warmup_s = early.warm_up() + warm_up_loop()
     t0 = source.clock()
     parts = assemble(labels, t0, None if timing.duration is None else t0 + timing.duration, opts, source_meta,
                      backend=early.backend, program=early.program)

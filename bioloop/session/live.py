@@ -224,6 +224,15 @@ class LiveLoop:
                 self._gaps_noted[i] = True
 
 
+def warm_up_loop() -> float:
+    """Load (or compile) the loop's own kernel before a session starts, so that the first chunk
+    of several spikes does not stall the loop; returns the seconds it took."""
+    t = time.perf_counter()
+    i, f = np.zeros(2, np.int64), np.zeros(2)
+    _triggers(f, i, i, np.zeros(2, np.int8), i, i, np.zeros((1, 16, 16), np.int64), i, i, i)
+    return time.perf_counter() - t
+
+
 @numba.njit(cache=True)
 def _triggers(times, chans, cycles, fates, cluster, axon, signed, cmd_cycle, cmd_cluster, cmd_dend):
     """For each command (FIRE of ``cmd_cluster``, ``cmd_dend`` in ``cmd_cycle``): the latest
