@@ -591,23 +591,41 @@ def test_neural_data_simulator_spike_events_found_by_type_in_any_case(children):
 def test_resolution_errors_list_visible_streams_and_refuse_wrong_formats(children):
     base = unique("odd")
     wait_line(children.add(spawn(ODD_OUTLETS, base)))
-    with pytest.raises(StreamResolutionError, match=f"no LSL stream matches.*{base}-float"):
-        LSLSpikeSource(name=f"{base}-absent", timeout=0.5)
-    with pytest.raises(StreamResolutionError, match="2 LSL streams match"):
-        LSLSpikeSource(name=f"{base}-dup", timeout=5.0)
-    with pytest.raises(ValueError, match="3 channels .*SpikeEvents"):
-        LSLSpikeSource(name=f"{base}-wide", timeout=5.0, n_electrodes=4)
-    with pytest.raises(ValueError, match="2 string channels"):
-        LSLSpikeSource(name=f"{base}-strings", timeout=5.0, n_electrodes=4)
-    with pytest.raises(ValueError, match="regular rate of 1000 Hz.*bioloop live --voltage"):
-        LSLSpikeSource(name=f"{base}-volts", timeout=5.0, n_electrodes=4)
-    with pytest.raises(ValueError, match="irregular rate"):
-        LSLVoltageSource(name=f"{base}-irregular-volts", timeout=5.0)
-    with pytest.raises(ValueError, match="3 labels given .* 4 channels"):
-        LSLVoltageSource(name=f"{base}-volts", timeout=5.0, labels=["a", "b", "c"])
-    # a spike stream that names no electrodes needs them from the caller, and says how
-    with pytest.raises(ValueError, match="names no electrodes.*--electrodes N.*--labels FILE"):
-        LSLSpikeSource(source_id=f"{base}-dup-3", timeout=5.0)
+    # each refusal waits for LSL (a resolution, a second look for duplicates): the cases are
+    # independent, so they run side by side; each must raise its own error
+    cases = [
+        (StreamResolutionError, f"no LSL stream matches.*{base}-float",
+         lambda: LSLSpikeSource(name=f"{base}-absent", timeout=0.5)),
+        (StreamResolutionError, "2 LSL streams match", lambda: LSLSpikeSource(name=f"{base}-dup", timeout=5.0)),
+        (ValueError, "3 channels .*SpikeEvents",
+         lambda: LSLSpikeSource(name=f"{base}-wide", timeout=5.0, n_electrodes=4)),
+        (ValueError, "2 string channels",
+         lambda: LSLSpikeSource(name=f"{base}-strings", timeout=5.0, n_electrodes=4)),
+        (ValueError, "regular rate of 1000 Hz.*bioloop live --voltage",
+         lambda: LSLSpikeSource(name=f"{base}-volts", timeout=5.0, n_electrodes=4)),
+        (ValueError, "irregular rate", lambda: LSLVoltageSource(name=f"{base}-irregular-volts", timeout=5.0)),
+        (ValueError, "3 labels given .* 4 channels",
+         lambda: LSLVoltageSource(name=f"{base}-volts", timeout=5.0, labels=["a", "b", "c"])),
+        # a spike stream that names no electrodes needs them from the caller, and says how
+        (ValueError, "names no electrodes.*--electrodes N.*--labels FILE",
+         lambda: LSLSpikeSource(source_id=f"{base}-dup-3", timeout=5.0)),
+    ]
+
+    def outcome(case):
+        kind, pattern, make = case
+        try:
+            make().close()
+        except Exception as exc:  # noqa: BLE001 - the test names what each case must raise
+            return type(exc), str(exc)
+        return None, "no error"
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        got = list(pool.map(outcome, cases))
+    for (kind, pattern, _), (raised, text) in zip(cases, got, strict=True):
+        assert raised is not None and issubclass(raised, kind), (pattern, raised, text)
+        assert re.search(pattern, text), (pattern, text)
     # a float32 stream is a spike stream like any other once its electrodes are known
     with LSLSpikeSource(name=f"{base}-float", timeout=5.0, n_electrodes=4) as src:
         assert src.layout == "electrode" and src.stats()["labels_from"] == "n_electrodes"
