@@ -50,27 +50,13 @@ def dead_time_mask(times: np.ndarray, dead: float, last: float = -np.inf) -> np.
 
 
 def apply_dead_time(times: np.ndarray, dead: float) -> np.ndarray:
-    """Keep a spike only if it comes at least ``dead`` seconds after the last kept one.
-
-    Parameters
-    ----------
-    times : numpy.ndarray
-        Sorted spike times of one channel, s.
-    dead : float
-        Dead time, s; 0 or less keeps everything.
-
-    Returns
-    -------
-    numpy.ndarray
-        The kept times (see :func:`dead_time_mask`).
+    """The times :func:`dead_time_mask` keeps (sorted times of one channel, ``dead`` in s).
 
     Examples
     --------
     >>> apply_dead_time(np.array([0.0, 0.0005, 0.002, 0.0025]), 0.001).tolist()
     [0.0, 0.002]
     """
-    if dead <= 0 or times.size < 2:
-        return times
     return times[dead_time_mask(times, dead)]
 
 

@@ -432,20 +432,17 @@ class Stimulator:
         self._set_recent(np.zeros(0))
         self._t_last: float | None = None
 
-    def _set_recent(self, recent: np.ndarray) -> None:
+    def _set_recent(self, recent: np.ndarray, room: int = 0) -> None:
         """Deliveries of the last second (sorted) are ``_buf[_lo:_hi]``; the buffer has room to
-        append a batch's deliveries in place (:meth:`_room`)."""
-        self._buf = np.empty(max(2 * recent.size, 256))
+        append at least ``room`` more in place."""
+        self._buf = np.empty(max(2 * (recent.size + room), 256))
         self._buf[:recent.size] = recent
         self._lo, self._hi = 0, int(recent.size)
 
     def _room(self, n: int) -> None:
         """Make room for ``n`` more deliveries at the end of the buffer."""
         if self._buf.size - self._hi < n:
-            live = self._buf[self._lo:self._hi]
-            self._buf = np.empty(max(2 * (live.size + n), 256))
-            self._buf[:live.size] = live
-            self._lo, self._hi = 0, int(live.size)
+            self._set_recent(self._buf[self._lo:self._hi].copy(), n)
 
     def get_state(self) -> StimulatorState:
         """A snapshot of the state; :meth:`set_state` with it restores this moment exactly."""

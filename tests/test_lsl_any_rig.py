@@ -100,6 +100,16 @@ print(json.dumps({"rows": rows, "stamps": stamps}), flush=True)
 """
 
 
+def _finish_live_then_reader(live, reader, flag):
+    """The live session's summary, then what the stimulation reader got once told it is over."""
+    code, summary, err = finish_json(live, timeout=90)
+    assert code == 0, err
+    flag.write_text("done")
+    _, got, rerr = finish_json(reader, timeout=30)
+    assert got is not None, rerr
+    return summary, got
+
+
 def _check_stim_suffix(rows, stim) -> None:
     """What a reader got is the session's stimulation from the moment it connected on."""
     rows = np.asarray(rows, float).reshape(-1, 4)
@@ -131,11 +141,7 @@ def test_bare_pylsl_outlet_drives_bioloop_live_to_stimulation(tmp_path, children
     flag = tmp_path / "live-done"
     reader = children.add(spawn("import os\n" + PYLSL_STIM_READER, stims, flag))
     wait_line(reader, timeout=60)
-    code, s, err = finish_json(live, timeout=90)
-    assert code == 0, err
-    flag.write_text("done")
-    _, got, rerr = finish_json(reader, timeout=30)
-    assert got is not None, rerr
+    s, got = _finish_live_then_reader(live, reader, flag)
     inp = s["input"]
     assert inp["layout"] == "electrode" and inp["labels_from"] == "n_electrodes"
     assert inp["received"] == inp["delivered"] + sum(inp["dropped"].values())
@@ -348,11 +354,7 @@ def test_mne_lsl_player_to_bioloop_live_voltage_and_stimulation_back_to_mne_lsl(
     ready = wait_line(reader, "ready", timeout=60)
     assert json.loads(ready.split(maxsplit=1)[1]) == ["electrode", "amplitude", "phase_width",
                                                        "interphase"]
-    code, s, err = finish_json(live, timeout=90)
-    assert code == 0, err
-    flag.write_text("done")
-    _, got, rerr = finish_json(reader, timeout=30)
-    assert got is not None, rerr
+    s, got = _finish_live_then_reader(live, reader, flag)
 
     inp = s["input"]
     assert inp["labels_from"] == "desc/channels"  # the player labels channels the XDF way

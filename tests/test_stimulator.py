@@ -296,6 +296,21 @@ def test_chunked_processing_equals_one_call(rng):
     assert np.array_equal(np.concatenate([p.refused.reason for p in parts]), whole.refused.reason)
 
 
+def test_one_fire_at_a_time_equals_one_call_past_the_delivery_buffer(rng):
+    # a live loop hands FIREs one by one: with hundreds of deliveries in the rate window the
+    # stimulator's in-place buffer of recent deliveries grows and is compacted many times
+    f = random_fires(rng, 3000, span=2000, gclk=1e3)  # 1,500 FIREs/s over 2 s
+    cfg = dict(min_interval=2e-3, rate_cap=700)
+    whole = stim(48, **cfg)
+    one = whole.process(f)
+    s = stim(48, **cfg)
+    parts = [s.process(fires(f.cycles[i:i + 1], f.cluster[i:i + 1], f.dend[i:i + 1])) for i in range(len(f))]
+    assert np.array_equal(np.concatenate([p.commands.times for p in parts]), one.commands.times)
+    assert np.array_equal(np.concatenate([p.refused.reason for p in parts]), one.refused.reason)
+    assert one.counts["rate_cap"] > 0 and one.accepted > 700
+    assert s.get_state() == whole.get_state()
+
+
 def test_unsorted_fires_are_handled_in_time_order():
     res = stim().process(fires([30, 10, 15], [0, 0, 0], [3, 3, 3]))
     assert res.commands.times.tolist() == [0.01, 0.03]

@@ -117,6 +117,9 @@ def electrode_indices(values, n_electrodes: int) -> tuple[np.ndarray, dict[str, 
     ([0, 2, 0, 0, 0, 0], {'non_integral_index': [2, 5], 'negative_index': [3], 'unmapped': [4]})
     >>> electrode_indices(np.array([3, 0], np.int32), 4)
     (array([3, 0]), {})
+    >>> idx, bad = electrode_indices(np.array([7], np.int32), 4)  # one spike, no such electrode
+    >>> idx.tolist(), bad["unmapped"].tolist()
+    ([0], [True])
     """
     v = np.asarray(values)
     if v.dtype.kind in "iu":

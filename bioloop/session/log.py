@@ -68,9 +68,7 @@ def routing_of(step) -> dict | None:
     if not (step.packets or step.routed or step.in_flight or step.dropped_congestion or step.routed_merged
             or step.congestion_delayed or step.congestion_delay_cycles):
         return None
-    out = {k: int(getattr(step, k, 0)) for k in ROUTING_COUNTS}
-    out["in_flight"] = int(getattr(step, "in_flight", 0))
-    return out
+    return {k: int(getattr(step, k)) for k in (*ROUTING_COUNTS, "in_flight")}
 
 
 @dataclass
