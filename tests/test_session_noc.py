@@ -225,6 +225,7 @@ def test_the_journal_keeps_the_routing_counts(tmp_path, monkeypatch):
     from bioloop.session import JournalWriter, read_journal
 
     monkeypatch.setattr(log_mod, "JOURNAL_BATCH_S", 60.0)
+    monkeypatch.setattr(log_mod, "JOURNAL_BATCH_CHUNKS", 1000)
     culture = synthetic_culture(n_electrodes=32, duration=3.0, seed=3)
     opts = SessionOptions(network="recurrent:3", n_clusters=4, allow_shared_rows=True, mesh=(1, 4),
                           noc=NocConfig(link_capacity=1, queue_depth=1, hop_cycles=40))

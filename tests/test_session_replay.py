@@ -175,6 +175,49 @@ def test_journal_records_reach_the_file_before_close_in_order(tmp_path, rng):
         np.testing.assert_array_equal(rec.arrays["values"], a)
 
 
+def test_a_burst_is_journaled_in_records_of_bounded_size(tmp_path, monkeypatch):
+    # a loop that never waits for input (a network burst) journals from add_chunk, in records of
+    # at most twice JOURNAL_BATCH_CHUNKS chunks (writing a record stalls the loop for its size);
+    # a waiting loop's tick writes once JOURNAL_BATCH_CHUNKS are pending; nothing is lost
+    import time
+
+    import bioloop.session.log as log_mod
+    from bioloop.session import JournalWriter
+
+    monkeypatch.setattr(log_mod, "JOURNAL_BATCH_S", 60.0)  # here only the count bounds a record
+    cap = log_mod.JOURNAL_BATCH_CHUNKS
+    labels = ("a", "b")
+    path = tmp_path / "burst.journal"
+
+    def chunk(i):
+        return SpikeEvents([i * 1e-3], [i % 2], labels, i * 1e-3, (i + 1) * 1e-3)
+
+    def chunk_sizes():
+        return [len(r.arrays["in.times"]) for r in read_journal(path).records if r.kind == "chunk"]
+
+    with JournalWriter(path, sync_interval=0.05) as journal:
+        log = SessionLog(labels, 1e3, 1, {}, journal)
+        n = 0
+        for _ in range(4 * cap + 3):  # a burst: no tick in between
+            log.add_chunk(spikes=chunk(n), fates=[int(SpikeFate.PULSE)])
+            n += 1
+            assert len(log._pending) < 2 * cap
+        log.tick()  # fewer than cap pending, and young: nothing written
+        assert 0 < len(log._pending) < cap
+        while len(log._pending) < cap:
+            log.add_chunk(spikes=chunk(n), fates=[int(SpikeFate.PULSE)])
+            n += 1
+        log.tick()  # cap pending: written
+        assert not log._pending
+        deadline = time.monotonic() + 10
+        while sum(chunk_sizes()) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sizes = chunk_sizes()
+    assert max(sizes) <= 2 * cap and sum(sizes) == n
+    back = SessionLog.from_records(read_journal(path).records)
+    np.testing.assert_array_equal(back.array("in", "times"), np.arange(n) * 1e-3)
+
+
 def test_session_file_reads_back_with_plain_neo(tmp_path, culture):
     from neo.io import NixIO
 

@@ -1,9 +1,9 @@
 """``SessionLog``: everything a session saw, did, dropped and refused, in memory and journaled.
 
 Each accepted chunk of a session adds one record (journaled in batches: a live loop writes
-them while it waits for input, at least every ``JOURNAL_BATCH_S`` of wall time; a chunk added
-more than twice that after the last write writes at once, for a stream that never pauses
-and for replays): the input spikes with the fate of each, the
+them while it waits for input, every ``JOURNAL_BATCH_S`` of wall time or ``JOURNAL_BATCH_CHUNKS``
+chunks; a chunk added when twice either is pending writes at once, for a stream that never
+pauses and for replays): the input spikes with the fate of each, the
 AXON pulses, the FIREs, the stimulation commands, the refused commands with their reasons, and
 (for live sessions) latencies and gaps. The counts add up by construction:
 ``input_spikes == axon_pulses + sum(dropped)`` and ``fires == stimulations + sum(refused)``.
@@ -31,6 +31,11 @@ from .journal import JournalWriter, Record
 #: a crash loses at most twice this, well inside the one second promised, and a fast replay
 #: writes tens of records, not thousands
 JOURNAL_BATCH_S = 0.25
+
+#: and at most about this many chunks go into one record: writing a record stops the loop for
+#: a time that grows with its chunks (about 8 us each), and a network burst, in which the loop
+#: never waits, piled up 500 chunks whose record stalled the next spikes by 3-5 ms
+JOURNAL_BATCH_CHUNKS = 16
 
 #: arrays of one chunk record, grouped by what they describe
 _FIELDS = {
@@ -147,15 +152,18 @@ class SessionLog:
         self._add(arrays, meta)
         if self.journal is not None:
             self._pending.append((arrays, meta))
-            # a live loop writes in idle time (tick); only a stream that never pauses, and a
-            # replay, write here, off the time of the spikes that wait for this chunk
-            if time.monotonic() - self._flushed >= 2 * JOURNAL_BATCH_S:
+            # a live loop writes in idle time (tick); only a stream that never pauses (a burst),
+            # and a replay, write here, off the time of the spikes that wait for this chunk
+            if len(self._pending) >= 2 * JOURNAL_BATCH_CHUNKS or \
+                    time.monotonic() - self._flushed >= 2 * JOURNAL_BATCH_S:
                 self._flush()
 
     def tick(self) -> None:
-        """Journal what is pending once it is ``JOURNAL_BATCH_S`` old (a live loop calls this
-        while idle, so the last chunks reach the disk even if no other chunk follows)."""
-        if self._pending and time.monotonic() - self._flushed >= JOURNAL_BATCH_S:
+        """Journal what is pending once it is ``JOURNAL_BATCH_S`` old or ``JOURNAL_BATCH_CHUNKS``
+        long (a live loop calls this while idle, so the last chunks reach the disk even if no
+        other chunk follows)."""
+        if self._pending and (len(self._pending) >= JOURNAL_BATCH_CHUNKS
+                              or time.monotonic() - self._flushed >= JOURNAL_BATCH_S):
             self._flush()
 
     def _flush(self) -> None:
