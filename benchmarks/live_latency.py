@@ -20,8 +20,12 @@ Targets (issue 8), as ratios of the same run: bioloop adds no more than LSL itse
 The session is run ``--rounds`` times (default 3), each round with its own loopback beside it;
 ``added_over_loopback`` is the median over rounds of each ratio (a transient on a shared machine
 spoils a round, not the figure), the other top-level figures are the median round's (by the p50
-ratio), and ``per_round`` keeps every round.
-Run: python benchmarks/live_latency.py [--duration 20] [--rounds 3] — prints one JSON object.
+ratio), and ``per_round`` keeps every round. A round lasts ``--duration`` 60 s by default: its
+p99 then stands on about 8,300 stimulations (about 80 above it) and on the few multi-ms stalls a
+shared machine deals out per minute; in 20 s rounds (about 2,650 stimulations, 27 above the
+p99) a single cluster of stalls decided a round's p99 ratio, which ranged 0.8-4.8 on unchanged
+code where 60 s rounds ranged 1.2-1.8.
+Run: python benchmarks/live_latency.py [--duration 60] [--rounds 3] — prints one JSON object.
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ def one_round(args, lsl_loopback) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--gclk", type=float, default=50e3)
     ap.add_argument("--rounds", type=int, default=3,
                     help="sessions, each with its own loopback beside it; the median ratio is reported")
