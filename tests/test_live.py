@@ -432,3 +432,40 @@ def test_every_kernel_of_the_chunk_path_is_ready_before_the_session_starts():
     _run(ScriptedSource(chunks, [0.0107, 0.0306], clock), parts, log, clock, timing=LiveTiming(duration=1.0))
     assert log.summary()["stimulations"] == 3
     assert [len(k.signatures) for k in kernels] == before
+
+
+def test_kernels_loaded_before_the_stream_opens_leave_the_session_nothing_to_load():
+    # `bioloop live` loads the kernels before it opens the stream (warm_up_kernels: a one-cluster
+    # session of the same settings), so that spikes arriving meanwhile do not fall before the
+    # session's start; the session's own warm-up (60 electrodes, four clusters) must then find
+    # every kernel loaded. A fresh process, so that nothing is loaded before
+    import json
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+from numba.core.registry import CPUDispatcher
+from bioloop.session.build import SessionOptions, assemble, warm_up_kernels
+from bioloop.session.live import warm_up_loop
+from bioloop.stimulator import StimulatorConfig
+
+def loaded():
+    return {f"{name}.{k}": len(v.signatures) for name, mod in list(sys.modules.items())
+            if name.startswith("bioloop") for k, v in list(vars(mod).items()) if isinstance(v, CPUDispatcher)}
+
+opts = SessionOptions(network="relay", gclk_hz=50e3, stimulator=StimulatorConfig(min_interval=1e-3))
+warm_up_kernels(opts)
+before = loaded()
+parts = assemble(tuple(f"el{i:02d}" for i in range(60)), 0.0, None, opts)
+parts.warm_up()
+warm_up_loop()
+after = loaded()
+print(json.dumps({"clusters": parts.backend.n_clusters, "before": sum(before.values()),
+                  "new": {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}}))
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["clusters"] == 4 and got["before"] > 0
+    assert got["new"] == {}

@@ -711,6 +711,23 @@ def test_gap_reported_and_stream_recovered_after_outlet_restart(children, recove
     assert_tiled(chunks)
 
 
+@pytest.mark.lsl
+def test_the_stream_opens_after_the_clock_probes_so_no_backlog_waits(children):
+    # the clock offset's first estimate takes a few probes (0.4 s and more); the data stream is
+    # opened after them, so that the first read holds no spikes pushed during the probes (a live
+    # session, which starts when the source is ready, would find them stamped before its start)
+    name = unique("steady")
+    first = children.add(spawn(STEADY, name, ""))  # pushes every 20 ms, from now on
+    wait_line(first)
+    with LSLSpikeSource(name=name, timeout=10.0, n_electrodes=4) as src:
+        ready = src.clock()
+        assert src.stats()["clock_offset"] is not None
+        chunks = read_until(src, 3, timeout=5.0)
+    times, _ = joined(chunks)
+    assert times.size >= 3
+    assert times.min() > ready - 0.2, (times.min() - ready)
+
+
 # --- outlets --------------------------------------------------------------------------------
 
 @pytest.mark.lsl

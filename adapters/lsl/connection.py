@@ -124,6 +124,10 @@ class InletConnection:
                                   recover=True)
         try:
             full = inlet.info(timeout=self._resolve_timeout)
+            # the clock offset's first estimate (a few probes, 0.1-0.7 s) is taken before the
+            # data stream opens: spikes pushed meanwhile would wait in the inlet's queue, to be
+            # read after the session started, stamped before it
+            self._refresh_clock(inlet, first=True)
             self.subscribed_at = pylsl.local_clock()
             inlet.open_stream(timeout=self._resolve_timeout)
         except self._errors as exc:
@@ -133,12 +137,12 @@ class InletConnection:
         self._dtype = inlet.np_dtype or object  # string streams: raw bytes per value
         self.uid = info.uid()
         self._inlet = inlet
-        self._refresh_clock(first=True)
 
-    def _refresh_clock(self, first: bool = False) -> None:
+    def _refresh_clock(self, inlet=None, first: bool = False) -> None:
         try:
             # the first estimate takes a few probes (~0.1-0.7 s); later calls return at once
-            self.clock_offset = float(self._inlet.time_correction(timeout=2.0 if first else 0.0))
+            inlet = self._inlet if inlet is None else inlet
+            self.clock_offset = float(inlet.time_correction(timeout=2.0 if first else 0.0))
             self.clock_offset_known = True
         except self._errors:
             pass  # keep the last estimate (0 on one machine) until the next refresh

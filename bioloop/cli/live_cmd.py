@@ -38,7 +38,7 @@ def add_arguments(p):
 
 def run(args) -> dict:
     from bioloop import registry
-    from bioloop.session.build import run_loop
+    from bioloop.session.build import run_loop, warm_up_kernels
     from bioloop.session.live import LiveTiming
 
     if args.duration is not None and not args.duration > 0:
@@ -47,6 +47,9 @@ def run(args) -> dict:
     if out.suffix != ".nix" or not out.parent.is_dir():
         raise ValueError(f"--out {str(out)!r} must be a .nix file in an existing folder")
     opts = session_options(args)
+    # the kernels are loaded before the stream is opened: spikes arriving meanwhile would fall
+    # before the session's start
+    warmup_s = warm_up_kernels(opts)
     kind = "lsl-voltage" if args.voltage else "lsl-spikes"
     source = registry.load("bioloop.sources", kind)(**_input_options(args))
     sink = monitor = None
@@ -64,6 +67,7 @@ def run(args) -> dict:
         timing = LiveTiming(duration=args.duration, hold=args.hold_ms * 1e-3, budget=args.budget_ms * 1e-3)
         summary = run_loop(source, opts, out, sink=sink, timing=timing, monitor=monitor,
                            source_meta={"stream": args.input_stream, "kind": kind, "clock": "LSL local_clock"})
+        summary["warmup_s"] += warmup_s
         summary["input"] = source.stats()
         summary["output"] = sink.stats()
         if monitor is not None:
