@@ -106,7 +106,7 @@ class InletConnection:
         info = resolve_one(query, resolve_timeout)
         self.summary = StreamSummary.of(info)
         check(self.summary)
-        self._open_inlet(info)
+        self._open_inlet(info, at_start=True)
         self.full_xml = self._full_xml
         self._watch = self._pylsl.ContinuousResolver(pred=recovery_predicate(self.summary),
                                                      forget_after=self._gap_after)
@@ -118,16 +118,19 @@ class InletConnection:
         self._next_clock = now + clock_interval
 
     # --- opening ----------------------------------------------------------------------------
-    def _open_inlet(self, info) -> None:
+    def _open_inlet(self, info, at_start: bool = False) -> None:
+        """Open an inlet on ``info``. The clock offset's first estimate takes a few probes
+        (0.1-0.7 s): at the start it is taken before the data stream opens (spikes pushed
+        meanwhile would wait in the inlet's queue, to be read after a session started, stamped
+        before it); on a reconnection after it (the returned outlet's spikes of that time are
+        received, late, not lost in a gap that the watcher already closed)."""
         pylsl = self._pylsl
         inlet = pylsl.StreamInlet(info, max_buflen=self._max_buflen, max_chunklen=0,
                                   recover=True)
         try:
             full = inlet.info(timeout=self._resolve_timeout)
-            # the clock offset's first estimate (a few probes, 0.1-0.7 s) is taken before the
-            # data stream opens: spikes pushed meanwhile would wait in the inlet's queue, to be
-            # read after the session started, stamped before it
-            self._refresh_clock(inlet, first=True)
+            if at_start:
+                self._refresh_clock(inlet, first=True)
             self.subscribed_at = pylsl.local_clock()
             inlet.open_stream(timeout=self._resolve_timeout)
         except self._errors as exc:
@@ -137,6 +140,8 @@ class InletConnection:
         self._dtype = inlet.np_dtype or object  # string streams: raw bytes per value
         self.uid = info.uid()
         self._inlet = inlet
+        if not at_start:
+            self._refresh_clock(first=True)
 
     def _refresh_clock(self, inlet=None, first: bool = False) -> None:
         try:
