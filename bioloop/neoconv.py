@@ -361,10 +361,25 @@ def table_from_signal(sig: neo.IrregularlySampledSignal) -> tuple[np.ndarray, di
     return np.asarray(sig.times.rescale(pq.s).magnitude, np.float64), {c: data[:, i] for i, c in enumerate(names)}
 
 
+def _in_lex_order(cycles, cluster, index) -> bool:
+    """True if the events are already sorted by (cycle, cluster, index), as a session's are."""
+    if cycles.size < 2:
+        return True
+    dc, dk = np.diff(cycles), np.diff(cluster)
+    if (dc < 0).any():
+        return False
+    tie = dc == 0
+    if (tie & (dk < 0)).any():
+        return False
+    return not (tie & (dk == 0) & (np.diff(index) < 0)).any()
+
+
 def _compact_signal(cycles, cluster, index, gclk_hz, kind, index_name) -> neo.IrregularlySampledSignal:
-    order = np.lexsort((index, cluster, cycles))
-    sig = table_to_signal(cycles[order] / gclk_hz, {"cycle": cycles[order], "cluster": cluster[order],
-                                                    index_name: index[order]}, name=f"{kind}_all", kind=kind)
+    if not _in_lex_order(cycles, cluster, index):  # a sort is the largest cost of a session write
+        order = np.lexsort((index, cluster, cycles))
+        cycles, cluster, index = cycles[order], cluster[order], index[order]
+    sig = table_to_signal(cycles / gclk_hz, {"cycle": cycles, "cluster": cluster, index_name: index},
+                          name=f"{kind}_all", kind=kind)
     sig.annotations["gclk_hz"] = float(gclk_hz)
     return sig
 

@@ -40,3 +40,21 @@ def test_table_signal_round_trip():
     t2, cols = neoconv.table_from_signal(sig)
     np.testing.assert_array_equal(t2, t)
     assert cols["a"].tolist() == [1, 2] and cols["b"].tolist() == [3.5, -1]
+
+
+def test_compact_signals_come_in_cycle_cluster_index_order_sorted_or_not(rng):
+    # a session's events arrive sorted (then nothing is sorted again); events sorted in time
+    # only (as AxonFrames and FireEvents must be) are sorted by cluster and index within a cycle
+    for _ in range(100):
+        n = int(rng.integers(0, 30))
+        cyc = np.sort(rng.integers(0, 3, n))
+        cl, ix = rng.integers(0, 3, n), rng.integers(0, 3, n)
+        order = np.lexsort((ix, cl, cyc))
+        for c, k, i in ((cyc, cl, ix), (cyc[order], cl[order], ix[order])):
+            for events, make, name in ((AxonFrames(c, k, i, 1e3), neoconv.axon_frames_to_neo, "axon"),
+                                       (FireEvents(c, k, i, 1e3), neoconv.fire_events_to_neo, "dend")):
+                sig, = make(events, 3, compact=True)
+                _, cols = neoconv.table_from_signal(sig)
+                np.testing.assert_array_equal(cols["cycle"], cyc[order])
+                np.testing.assert_array_equal(cols["cluster"], cl[order])
+                np.testing.assert_array_equal(cols[name], ix[order])
