@@ -74,7 +74,7 @@ def test_play_publishes_the_window_in_scaled_real_time(children, recording):
     name = unique("play")
     start, stop, speed = 10.0, 12.0, 2.0
     proc = children.add(spawn_cli("play", path, "--stream", name, "--start", start, "--stop",
-                                  stop, "--speed", speed, "--wait-for-consumer", 20, "--json"))
+                                  stop, "--speed", speed, "--wait-for-consumer", 60, "--json"))
     with open_source(name, proc) as src:
         assert src.labels == ev.labels
         np.testing.assert_array_equal(src.positions, positions)  # um, via desc/electrodes
@@ -103,12 +103,16 @@ def test_play_publishes_the_window_in_scaled_real_time(children, recording):
 def test_ctrl_c_ends_the_replay_cleanly(children, recording):
     path, ev, _ = recording
     name = unique("play-int")
+    # generous waits: on a loaded machine liblsl once needed ~18 s to re-establish a data
+    # connection that broke while it opened; the player must not start before it, and the
+    # interrupt must come once spikes flow (inside the replay loop)
     proc = children.add(spawn_cli("play", path, "--stream", name, "--start", 0, "--stop", 200,
-                                  "--wait-for-consumer", 20, "--json"))
+                                  "--wait-for-consumer", 60, "--json"))
     with open_source(name, proc) as src:
-        got, deadline = 0, time.monotonic() + 20
-        while got < 20 and time.monotonic() < deadline:  # spikes flow: inside the replay loop
+        got, deadline = 0, time.monotonic() + 60
+        while got < 20 and time.monotonic() < deadline:
             got += len(src.read_chunk(timeout=0.05))
+        assert got >= 20, f"only {got} spikes arrived in 60 s"
         proc.send_signal(signal.SIGINT)
         chunks = _read_while(src, proc)
         delivered = src.stats()["delivered"]
