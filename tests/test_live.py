@@ -286,7 +286,10 @@ def test_live_closed_loop_between_processes(tmp_path, children):
 
 @pytest.mark.lsl
 @pytest.mark.slow
-def test_live_ends_cleanly_on_sigint_with_the_session_written(tmp_path, children):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_live_ends_cleanly_on_sigint_with_the_session_written(tmp_path, children, signum):
+    # the signal ends the loop after the chunk it is in: every spike the source handed over
+    # is in the session, none lost between reading a chunk and logging it
     spikes = unique("spk")
     out = tmp_path / "live.nix"
     pusher = children.add(spawn(PUSHER, spikes, "200", "0.5", "30"))
@@ -294,10 +297,12 @@ def test_live_ends_cleanly_on_sigint_with_the_session_written(tmp_path, children
     live = children.add(spawn_cli("live", "--input-stream", spikes, "--stim-stream", unique("stim"),
                                   "--out", out, "--json", "--quiet", "--resolve-timeout", "30"))
     poll_journal(tmp_path / "live.nix.journal", lambda recs: _input_spikes(recs) > 0, what="an input spike")
-    stop(live, signal.SIGINT, timeout=30)
+    stop(live, signum, timeout=30)
     code, summary, err = finish_json(live, timeout=30)
     assert code == 0, err
     assert summary["input_spikes"] > 0
+    assert summary["input_spikes"] == summary["input"]["delivered"]
+    assert summary["stimulations"] == summary["output"]["written"]
     assert summary["notes"]["interrupted"] == 1
     assert out.exists()
 

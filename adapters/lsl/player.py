@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bioloop import validate as _v
+from bioloop.interrupts import interrupt_as_flag
 from bioloop.progress import percentile_summary
 from bioloop.types import SpikeEvents
 
@@ -130,22 +131,25 @@ def play_events(events: SpikeEvents, outlet: SpikeEventOutlet, *, speed: float =
     interrupted = False
     next_progress = clock() + 0.5
     try:
-        while True:
-            now = clock()
-            j = int(np.searchsorted(targets, now, side="right"))
-            if j > i:
-                outlet.push(targets[i:j], chans[i:j])
-                lateness[i:j] = clock() - targets[i:j]
-                i = j
-            if i >= n and now >= t_end:
-                break
-            if progress is not None and now >= next_progress:
-                progress(min(1.0, (now - t0) / (t_end - t0)), outlet.pushed - pushed_before)
-                next_progress = now + 0.5
-            sleep_until(clock, targets[i] if i < n else t_end)
-        if linger > 0:
-            time.sleep(linger)
-    except KeyboardInterrupt:
+        # Ctrl-C ends the replay after the push it is in: a push is always counted
+        with interrupt_as_flag() as ctrl_c:
+            while not ctrl_c.is_set():
+                now = clock()
+                j = int(np.searchsorted(targets, now, side="right"))
+                if j > i:
+                    outlet.push(targets[i:j], chans[i:j])
+                    lateness[i:j] = clock() - targets[i:j]
+                    i = j
+                if i >= n and now >= t_end:
+                    break
+                if progress is not None and now >= next_progress:
+                    progress(min(1.0, (now - t0) / (t_end - t0)), outlet.pushed - pushed_before)
+                    next_progress = now + 0.5
+                sleep_until(clock, targets[i] if i < n else t_end)
+            if linger > 0 and not ctrl_c.is_set():
+                time.sleep(linger)
+            interrupted = ctrl_c.is_set()
+    except KeyboardInterrupt:  # a Ctrl-C before the flag was in place
         interrupted = True
     refused = {k: v - refused_before.get(k, 0) for k, v in outlet.refused.items()}
     return PlayReport(

@@ -19,6 +19,7 @@ the loop has caught up.
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numba
 import numpy as np
 
 from ..encoder import SpikeFate
+from ..interrupts import interrupt_as_flag
 from ..sinks import FireMonitor, Sink
 from ..sources import LiveSource, Source
 from ..types import AxonFrames, SpikeEvents
@@ -82,23 +84,27 @@ class LiveLoop:
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self, source: Source, should_stop: Callable[[], bool] = lambda: False) -> SessionLog:
-        """Until the duration has passed, the source ends, ``should_stop()`` or Ctrl-C; the log is
-        always finished."""
+        """Until the duration has passed, the source ends, ``should_stop()`` or Ctrl-C (or
+        SIGTERM); the log is always finished. Ctrl-C ends the loop after the chunk it is in: a
+        chunk read is always logged whole, its commands with it."""
         wall0 = time.perf_counter()
         live, poll = isinstance(source, LiveSource), float(self.timing.poll)
         try:
-            while not should_stop() and self.clock() < self.t_end:
-                chunk = source.read_chunk(timeout=poll)
-                if chunk is None:
-                    self.log.note(self.clock() - self.t0, "source_closed", "the source ended")
-                    break
-                if live:
-                    self._note_gaps(source.gaps)
-                if len(chunk):
-                    self.process(chunk)
-                else:
-                    self.idle()
-        except KeyboardInterrupt:
+            with interrupt_as_flag(signal.SIGINT, signal.SIGTERM) as interrupted:
+                while not interrupted.is_set() and not should_stop() and self.clock() < self.t_end:
+                    chunk = source.read_chunk(timeout=poll)
+                    if chunk is None:
+                        self.log.note(self.clock() - self.t0, "source_closed", "the source ended")
+                        break
+                    if live:
+                        self._note_gaps(source.gaps)
+                    if len(chunk):
+                        self.process(chunk)
+                    else:
+                        self.idle()
+            if interrupted.is_set():
+                self.log.note(self.clock() - self.t0, "interrupted", "stopped by Ctrl-C")
+        except KeyboardInterrupt:  # a Ctrl-C before the flag was in place, or off the main thread
             self.log.note(self.clock() - self.t0, "interrupted", "stopped by Ctrl-C")
         finally:
             end = min(self.clock(), self.t_end)
