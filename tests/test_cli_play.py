@@ -103,9 +103,8 @@ def test_play_publishes_the_window_in_scaled_real_time(children, recording):
 def test_ctrl_c_ends_the_replay_cleanly(children, recording):
     path, ev, _ = recording
     name = unique("play-int")
-    # generous waits: on a loaded machine liblsl once needed ~18 s to re-establish a data
-    # connection that broke while it opened; the player must not start before it, and the
-    # interrupt must come once spikes flow (inside the replay loop)
+    # generous waits for a loaded machine: the player starts once its consumer is there, and
+    # the interrupt comes once spikes flow (inside the replay loop)
     proc = children.add(spawn_cli("play", path, "--stream", name, "--start", 0, "--stop", 200,
                                   "--wait-for-consumer", 60, "--json"))
     with open_source(name, proc) as src:
