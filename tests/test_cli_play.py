@@ -166,3 +166,39 @@ def test_play_events_counts_add_up_and_text_summary(rng):
         play_events(ev, out, speed=0.0)
     with pytest.raises(ValueError, match="empty"):
         play_events(ev, out, start=0.5, stop=0.4)
+
+
+@pytest.mark.lsl
+def test_ctrl_c_right_after_a_push_still_counts_that_push():
+    # the interrupt arrives the moment liblsl has taken a chunk (before bioloop could count it):
+    # the replay ends after that push, and the report counts every spike that went out
+    import os
+
+    class SignalAfterThirdPush:
+        """The real pylsl outlet; after its third push, Ctrl-C arrives."""
+
+        def __init__(self, outlet):
+            self.outlet, self.sent, self.pushes = outlet, 0, 0
+
+        def push_chunk(self, rows, stamps):
+            self.outlet.push_chunk(rows, stamps)
+            self._after(len(stamps))
+
+        def push_sample(self, row, stamp):
+            self.outlet.push_sample(row, stamp)
+            self._after(1)
+
+        def _after(self, n):
+            self.sent += n
+            self.pushes += 1
+            if self.pushes == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    times = np.arange(200) * 0.005
+    ev = SpikeEvents(times, np.arange(200) % 2, ("a", "b"), 0.0, 1.0)
+    with SpikeEventOutlet(unique("ctrl-c"), ev.labels) as out:
+        spy = out._out._outlet = SignalAfterThirdPush(out._out._outlet)
+        report = play_events(ev, out, linger=0.0)
+    assert report.interrupted and spy.pushes == 3
+    assert report.samples_pushed == spy.sent
+    assert report.samples_pushed + report.spikes_not_played == len(ev)

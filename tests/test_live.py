@@ -474,3 +474,24 @@ print(json.dumps({"clusters": parts.backend.n_clusters, "before": sum(before.val
     got = json.loads(run.stdout.strip().splitlines()[-1])
     assert got["clusters"] == 4 and got["before"] > 0
     assert got["new"] == {}
+
+
+def test_ctrl_c_during_a_read_ends_the_loop_after_that_chunk_is_logged():
+    # Ctrl-C arriving while a chunk is being read (here: sent by the read itself) must not lose
+    # that chunk between the source and the log: the loop ends after the chunk, logged whole
+    import os
+
+    class InterruptedRead(ScriptedSource):
+        def read_chunk(self, timeout=0.0):
+            if len(self._chunks) == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # arrives inside this read
+            return super().read_chunk(timeout)
+
+    parts, log = _setup(0.0, duration=1.0)
+    clock = Clock(0.0)
+    chunks = [_chunk([0.0105], [0], 0.0, 0.011), _chunk([0.0305], [1], 0.011, 0.031),
+              _chunk([0.0505], [2], 0.031, 0.051)]
+    _run(InterruptedRead(chunks, [0.0107, 0.0306, 0.0506], clock), parts, log, clock)
+    s = log.summary()
+    assert s["input_spikes"] == 2 and s["stimulations"] == 2  # the chunk read when Ctrl-C came too
+    assert s["notes"]["interrupted"] == 1

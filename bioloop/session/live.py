@@ -89,6 +89,7 @@ class LiveLoop:
         chunk read is always logged whole, its commands with it."""
         wall0 = time.perf_counter()
         live, poll = isinstance(source, LiveSource), float(self.timing.poll)
+        stopped = False
         try:
             with interrupt_as_flag(signal.SIGINT, signal.SIGTERM) as interrupted:
                 while not interrupted.is_set() and not should_stop() and self.clock() < self.t_end:
@@ -102,11 +103,12 @@ class LiveLoop:
                         self.process(chunk)
                     else:
                         self.idle()
-            if interrupted.is_set():
-                self.log.note(self.clock() - self.t0, "interrupted", "stopped by Ctrl-C")
-        except KeyboardInterrupt:  # a Ctrl-C before the flag was in place, or off the main thread
-            self.log.note(self.clock() - self.t0, "interrupted", "stopped by Ctrl-C")
+                stopped = interrupted.is_set()
+        except KeyboardInterrupt:  # a Ctrl-C just before the flag was in place
+            stopped = True
         finally:
+            if stopped:
+                self.log.note(self.clock() - self.t0, "interrupted", "stopped by Ctrl-C")
             end = min(self.clock(), self.t_end)
             self.log.finish(t_start=self.t0, t_stop=max(end, self.t0), wall_s=time.perf_counter() - wall0)
         return self.log
